@@ -1,0 +1,70 @@
+"""Convergence diagnostics of a fit (ArviZ) and the verdict on whether to trust it."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+
+from regimecast.errors import ConfigError
+
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_rhat: float
+    min_ess_per_chain: float
+    max_divergences: int
+    min_bfmi: float
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Thresholds":
+        path = Path(path)
+        doc = tomllib.loads(path.read_text())
+        names = ("max_rhat", "min_ess_per_chain", "max_divergences", "min_bfmi")
+        for k in doc:
+            if k not in names + ("schema_version",):
+                raise ConfigError(path, k, doc[k], "unknown key")
+        for k in names:
+            if not isinstance(doc.get(k), (int, float)) or doc[k] < 0:
+                raise ConfigError(path, k, doc.get(k), "expected a non-negative number")
+        return cls(float(doc["max_rhat"]), float(doc["min_ess_per_chain"]), int(doc["max_divergences"]),
+                   float(doc["min_bfmi"]))
+
+
+def diagnostics_block(idata: az.InferenceData, var_names: list[str], thresholds: Thresholds) -> dict:
+    """The manifest's diagnostics block: worst R-hat / ESS over every parameter element,
+    divergences, minimum BFMI over chains, and the verdict with its reasons."""
+    summary = az.summary(idata, var_names=var_names, kind="diagnostics")
+    n_chains = idata.posterior.sizes["chain"]
+    div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    bfmi = az.bfmi(idata)
+    block = {
+        "max_rhat": float(summary["r_hat"].max()),
+        "worst_rhat_param": str(summary["r_hat"].idxmax()),
+        "min_ess_bulk": float(summary["ess_bulk"].min()),
+        "worst_ess_bulk_param": str(summary["ess_bulk"].idxmin()),
+        "min_ess_tail": float(summary["ess_tail"].min()),
+        "divergences": div,
+        "min_bfmi": float(np.min(bfmi)),
+        "n_chains": int(n_chains),
+        "n_draws": int(idata.posterior.sizes["draw"]),
+    }
+    reasons = []
+    need_ess = thresholds.min_ess_per_chain * n_chains
+    if not block["max_rhat"] <= thresholds.max_rhat:
+        reasons.append(f"R-hat {block['max_rhat']:.3f} > {thresholds.max_rhat} ({block['worst_rhat_param']})")
+    if not block["min_ess_bulk"] >= need_ess:
+        reasons.append(f"bulk ESS {block['min_ess_bulk']:.0f} < {need_ess:.0f} ({block['worst_ess_bulk_param']})")
+    if not block["min_ess_tail"] >= need_ess:
+        reasons.append(f"tail ESS {block['min_ess_tail']:.0f} < {need_ess:.0f}")
+    if div > thresholds.max_divergences:
+        reasons.append(f"{div} divergent transitions")
+    if not block["min_bfmi"] >= thresholds.min_bfmi:
+        reasons.append(f"BFMI {block['min_bfmi']:.2f} < {thresholds.min_bfmi}")
+    block["trusted"] = not reasons
+    block["reasons"] = reasons
+    return block

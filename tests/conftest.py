@@ -1,0 +1,30 @@
+"""Shared fixtures. Real data is read from ../shared/data/fred beside the repository
+(override with REGIMECAST_SHARED_DIR); it is never copied into the repository."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    env = os.environ.get("REGIMECAST_SHARED_DIR")
+    return Path(env) if env else REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def fred_dir() -> Path:
+    """The directory of real FRED-format CSVs (one file per series)."""
+    d = shared_dir() / "data" / "fred"
+    if not d.is_dir():
+        pytest.fail(f"real data directory {d} is missing: CI must run with ../shared beside the repo")
+    return d
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
