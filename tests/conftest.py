@@ -28,3 +28,17 @@ def fred_dir() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def model_bundle(fred_dir):
+    """The default model on the real panel (built once per session; nothing sampled)."""
+    from regimecast.config import load_model_config
+    from regimecast.data.panel import build_panel
+    from regimecast.engine import RegimeModel
+    from regimecast.priors import load_priors
+
+    config = load_model_config(REPO_ROOT / "models" / "default.toml")
+    priors = load_priors(REPO_ROOT / "priors" / "baseline.toml", config)
+    panel = build_panel(config.series, config.sample, fred_dir)
+    return RegimeModel(config, priors, panel)

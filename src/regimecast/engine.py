@@ -19,7 +19,8 @@ from regimecast.design import Design, build_design
 from regimecast.diagnostics import Thresholds, diagnostics_block
 from regimecast.fit import SamplerSettings, free_names, sample
 from regimecast.history import policy_agreement
-from regimecast.model import build_model
+from regimecast.model import build_model, inputs, structure
+from regimecast.posterior import add_posterior_quantities
 from regimecast.priors import PriorSet
 
 
@@ -50,6 +51,8 @@ class RegimeModel:
     def fit(self, settings: SamplerSettings, thresholds: Thresholds, *, progressbar: bool = True) -> FitResult:
         """Sample the posterior; record diagnostics and the policy-history check."""
         idata, wall = sample(self.model, settings, progressbar=progressbar)
+        idata = add_posterior_quantities(idata, self.config, structure(self.config, self.priors),
+                                         inputs(self.design), self.design.dates)
         idata.add_groups(observed_data=self.design_dataset())
         diag = diagnostics_block(idata, free_names(self.model), thresholds)
         return FitResult(idata, diag, policy_agreement(self.config, idata), wall, settings)

@@ -152,7 +152,7 @@ def _resolve(path: Path, doc: dict, m: ModelConfig) -> dict[str, PriorArray]:
                                          [("factor_state", estates), ("series", obs)])
     if m.ar_series:
         out["emission.ar"] = _block(path, "emission.ar", _table(path, emis, "ar"), "Beta", [("series", m.ar_series)])
-    out["emission.sd"] = _block(path, "emission.sd", _table(path, emis, "sd"), "HalfNormal",
+    out["emission.sd"] = _block(path, "emission.sd", _table(path, emis, "sd"), "LogNormal",
                                 [("state", cf.states), ("series", obs)])
     out["emission.lkj"] = _block(path, "emission.lkj", _table(path, emis, "lkj"), "LKJ", [])
     sstates = tuple(f"{f}.{s}" for f in m.scale_factors for s in fac[f].states[1:])
@@ -192,7 +192,10 @@ def _block(path: Path, key: str, table: dict, family: str, dims: list[tuple[str,
         for lab, spec in table.items():
             if lab == "default":
                 continue
-            _set(arr, _index(path, key, lab, dims, sep), _params(path, f"{key}.\"{lab}\"", spec, family))
+            _set(arr, _index(path, key, lab, dims, sep), _params(path, f"{key}.{_quote(lab)}", spec, family))
+    if sep == "->":  # staying is the reference (logit 0): the diagonal takes no prior
+        for a in arr.values():
+            np.fill_diagonal(a, 1.0)
     for p, a in arr.items():
         if np.isnan(a).any():
             missing = [sep.join(lbl) for lbl in _labels(dims, np.argwhere(np.isnan(a)))]
@@ -272,34 +275,37 @@ def _set(arr: dict[str, np.ndarray], idx, params: dict[str, float]) -> None:
 
 def _index(path: Path, key: str, label: str, dims, sep: str) -> tuple[int, ...]:
     """Map a dotted label (``from->to`` for switch logits) to an index of the grid."""
+    qkey = f"{key}.{_quote(label)}"
     parts = label.split(sep) if sep != "." else _split_dotted(label, dims)
-    if parts is None or len(parts) != len(dims):
+    if len(parts) != len(dims):
         form = sep.join(f"<{d}>" for d, _ in dims)
-        raise ConfigError(path, f"{key}.\"{label}\"", label, f"expected a key of the form {form}")
+        raise ConfigError(path, qkey, label, f"expected a key of the form {form}")
     idx = []
     for part, (dname, labels) in zip(parts, dims):
         if part not in labels:
-            raise ConfigError(path, f"{key}.\"{label}\"", part, f"unknown {dname}; one of: {', '.join(labels)}")
+            raise ConfigError(path, qkey, part, f"unknown {dname}; one of: {', '.join(labels)}")
         idx.append(labels.index(part))
     if sep == "->" and idx[0] == idx[1]:
-        raise ConfigError(path, f"{key}.\"{label}\"", label, "staying is the reference (logit 0); give from != to")
+        raise ConfigError(path, qkey, label, "staying is the reference (logit 0); give from != to")
     return tuple(idx)
 
 
-def _split_dotted(label: str, dims) -> list[str] | None:
-    """Split ``a.b.c`` where some labels themselves contain one dot (``ai.realised``)."""
+def _split_dotted(label: str, dims) -> list[str]:
+    """Split ``a.b.c`` where some labels themselves contain one dot (``ai.realised``); an
+    unmatched part is returned as is (the caller names it)."""
     parts = label.split(".")
     out = []
     for _, labels in dims:
-        for n in (2, 1):
-            cand = ".".join(parts[:n])
-            if len(parts) >= n and cand in labels:
-                out.append(cand)
-                parts = parts[n:]
-                break
-        else:
-            return None
-    return out if not parts else None
+        if not parts:
+            break
+        n = 2 if len(parts) >= 2 and ".".join(parts[:2]) in labels else 1
+        out.append(".".join(parts[:n]))
+        parts = parts[n:]
+    return out + parts
+
+
+def _quote(label: str) -> str:
+    return f'"{label}"' if ("." in label or "->" in label) else label
 
 
 def _labels(dims, idxs) -> list[tuple[str, ...]]:

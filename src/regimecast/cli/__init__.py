@@ -23,6 +23,7 @@ def _root(ctx: typer.Context,
           ws: Annotated[Path | None, typer.Option("--workspace", help="Workspace root holding models/, priors/, "
                                                    "runs/, reports/ (default: current directory).")] = None) -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
     ctx.obj = {"workspace": Workspace.at(ws)}
 
 
@@ -30,7 +31,8 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed and
 ChainsOpt = Annotated[int, typer.Option("--chains")]
 DrawsOpt = Annotated[int, typer.Option("--draws")]
 TuneOpt = Annotated[int, typer.Option("--tune")]
-BackendOpt = Annotated[str, typer.Option("--backend", help="NUTS backend: numpyro (JAX) or nutpie.")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="NUTS backend on the JAX model: nutpie (default, "
+                                         "faster here: see benchmarks/RESULTS.md) or numpyro.")]
 
 
 def _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend, quiet: bool = False):
@@ -61,7 +63,7 @@ def _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend, 
 @app.command()
 def fit(ctx: typer.Context, model: ModelOpt = None, priors: PriorsOpt = "baseline", data_dir: DataDirOpt = None,
         end: EndOpt = None, seed: SeedOpt = 20261123, chains: ChainsOpt = 4, draws: DrawsOpt = 1000,
-        tune: TuneOpt = 1000, backend: BackendOpt = "numpyro") -> None:
+        tune: TuneOpt = 1000, backend: BackendOpt = "nutpie") -> None:
     """Fit the model to the data with NUTS and write runs/<run_id>/ (prints the run id)."""
     _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend)
 
@@ -69,7 +71,7 @@ def fit(ctx: typer.Context, model: ModelOpt = None, priors: PriorsOpt = "baselin
 @app.command()
 def run(ctx: typer.Context, model: ModelOpt = None, priors: PriorsOpt = "baseline", data_dir: DataDirOpt = None,
         end: EndOpt = None, seed: SeedOpt = 20261123, chains: ChainsOpt = 4, draws: DrawsOpt = 1000,
-        tune: TuneOpt = 1000, backend: BackendOpt = "numpyro") -> None:
+        tune: TuneOpt = 1000, backend: BackendOpt = "nutpie") -> None:
     """The main job end to end: data panel, fit, diagnostics verdict. Exit code 2 when the fit
     must not be trusted."""
     from regimecast.cli.data import show

@@ -1,0 +1,71 @@
+"""Post-sampling quantities from the posterior draws (JAX, vmapped over draws in chunks):
+natural-unit parameters, the one-step-ahead log predictive density of each month, and the
+filtered and smoothed probabilities of every factor's states."""
+
+from __future__ import annotations
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from regimecast.config import ModelConfig
+from regimecast.kernels import Inputs, Structure, assemble, corr_cholesky, state_probabilities
+
+CHUNK = 250  # draws per vmapped call: bounds memory at ~CHUNK x (T, P, O) floats per output
+
+
+def _per_draw(draw: dict, st: Structure, data: Inputs, onehots: dict[str, np.ndarray]) -> dict:
+    p = assemble(draw, st)
+    logp, filt, smooth = state_probabilities(p, data, st.family)
+    out = {"log_predictive": logp, "mean": p.mean, "sd": jnp.exp(st.loc["log_sd"] + st.scale["log_sd"] * draw["log_sd_z"]),
+           "nu": p.nu, "switch_logit": p.switch}
+    L = corr_cholesky(draw)
+    out["correlation"] = L @ jnp.swapaxes(L, -1, -2)
+    for name in ("covariate_effect", "factor_effect", "mean_effect", "log_scale"):
+        if name in st.loc:
+            out[name] = st.loc[name] + st.scale[name] * draw[f"{name}_z"]
+    for f, (axis, oh) in onehots.items():
+        for kind, arr in (("filtered", filt), ("smoothed", smooth)):
+            out[f"{kind}_{f}"] = (arr.sum(axis=2) if axis == "policy" else arr.sum(axis=1) @ oh).astype(jnp.float32)
+    return out
+
+
+def add_posterior_quantities(idata: az.InferenceData, config: ModelConfig, st: Structure, data: Inputs,
+                             dates) -> az.InferenceData:
+    """Add natural-unit parameters and state probabilities to ``posterior`` and the per-month
+    log predictive density to ``log_likelihood`` (variable ``y``, dims chain, draw, date)."""
+    post = idata.posterior
+    names = [v for v in post.data_vars]
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    flat = {k: post[k].values.reshape((n_chain * n_draw,) + post[k].shape[2:]) for k in names}
+    combos = np.array(np.meshgrid(*[np.arange(n) for n in st.other_sizes], indexing="ij")).reshape(len(st.other_sizes), -1).T \
+        if st.other_sizes else np.zeros((1, 0), int)
+    onehots = {st.policy: ("policy", None)}
+    for i, (f, n) in enumerate(zip(st.others, st.other_sizes)):
+        onehots[f] = ("other", np.eye(n)[combos[:, i]])
+    fn = jax.jit(jax.vmap(lambda d: _per_draw(d, st, data, onehots)))
+    chunks = [fn({k: v[i:i + CHUNK] for k, v in flat.items()}) for i in range(0, n_chain * n_draw, CHUNK)]
+    res = {k: np.concatenate([np.asarray(c[k]) for c in chunks]).reshape((n_chain, n_draw) + chunks[0][k].shape[1:])
+           for k in chunks[0]}
+    P, Pf = st.policy, f"{st.policy}_from"
+    coords = {"chain": post["chain"].values, "draw": post["draw"].values, "date": dates,
+              "series": list(config.observed), "series_": list(config.observed), Pf: list(st.policy_states)}
+    for f in config.factors:
+        coords[f.name] = list(f.states)
+    for d in ("covariate", "factor_state", "effect", "effect_state", "scale_state"):
+        if d in post.coords:
+            coords[d] = post[d].values
+    dims = {"log_predictive": ("date",), "mean": (P, "series"), "sd": (P, "series"), "nu": (),
+            "switch_logit": (Pf, P), "correlation": (P, "series", "series_"),
+            "covariate_effect": (P, "covariate"), "factor_effect": ("factor_state", "effect", P),
+            "mean_effect": ("effect_state", "series"), "log_scale": ("scale_state", "series")}
+    for f in config.factors:
+        dims[f"filtered_{f.name}"] = dims[f"smoothed_{f.name}"] = ("date", f.name)
+    new = {k: xr.DataArray(v, dims=("chain", "draw") + dims[k],
+                           coords={d: coords[d] for d in ("chain", "draw") + dims[k]}) for k, v in res.items()}
+    loglik = new.pop("log_predictive")
+    idata.posterior = xr.merge([post, xr.Dataset(new)], compat="override", join="outer")
+    idata.add_groups(log_likelihood=xr.Dataset({"y": loglik}))
+    return idata

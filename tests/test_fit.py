@@ -1,0 +1,91 @@
+"""A real (tiny) fit on the real panel: the run store, the InferenceData layout, seed
+determinism, and refusal of tampered runs. Sampling settings are tiny: these tests check
+plumbing and exactness, not convergence (the slow tier and the benchmark do that)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from regimecast import api
+from regimecast.errors import RunError
+from regimecast.fit import SamplerSettings
+from regimecast.runs import load_run, resolve_run
+from regimecast.workspace import Workspace
+
+TINY = dict(chains=2, draws=30, tune=30)
+END = "2013-12"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, repo_root):
+    root = tmp_path_factory.mktemp("ws")
+    shutil.copytree(repo_root / "models", root / "models")
+    shutil.copytree(repo_root / "priors", root / "priors")
+    return Workspace.at(root)
+
+
+@pytest.fixture(scope="module")
+def tiny_fit(workspace, fred_dir):
+    path, result = api.fit(workspace, SamplerSettings(seed=7, **TINY), data_dir=fred_dir, end=END, progressbar=False)
+    return path, result
+
+
+def test_run_directory_and_manifest(tiny_fit, fred_dir):
+    path, result = tiny_fit
+    assert sorted(p.name for p in path.iterdir()) == ["idata.nc", "manifest.json"]
+    m = json.loads((path / "manifest.json").read_text())
+    assert m["run_id"] == path.name and m["seed"] == 7
+    assert m["data"]["end"] == END and m["data"]["start"] == "2003-01" and m["data"]["months"] == 132
+    assert set(m["diagnostics"]) >= {"max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "min_bfmi",
+                                     "trusted", "reasons"}
+    assert m["priors"]["chain"] == ["baseline.toml"] and len(m["priors"]["sha256"]) == 64
+    assert "[[factors]]" in m["model"]["text"]
+    assert m["data"]["provenance"]["equity"]["fred_id"] == "NASDAQCOM"
+    assert m["packages"]["pymc"].startswith("5.28")
+    assert m["sampler"] == {"seed": 7, "backend": "nutpie", "target_accept": 0.85, **TINY}
+
+
+def test_inference_data_layout(tiny_fit):
+    run = load_run(tiny_fit[0])
+    idata = run.idata
+    for g in ("posterior", "sample_stats", "observed_data", "log_likelihood"):
+        assert g in idata.groups()
+    post = idata.posterior
+    assert post["filtered_policy"].dims == ("chain", "draw", "date", "policy")
+    assert post["smoothed_backlash"].dims == ("chain", "draw", "date", "backlash")
+    assert list(post["policy"].values) == ["hike", "hold", "qt", "cut", "cut_qt", "qe"]
+    for f in ("policy", "ai", "backlash"):
+        for kind in ("filtered", "smoothed"):
+            np.testing.assert_allclose(post[f"{kind}_{f}"].sum(f).values, 1.0, atol=1e-5)
+    y = idata.log_likelihood["y"]
+    assert y.dims == ("chain", "draw", "date") and y.sizes["date"] == 132
+    assert np.all(np.isfinite(y.values))
+    assert post["mean"].dims == ("chain", "draw", "policy", "series")
+    corr = post["correlation"].values
+    np.testing.assert_allclose(np.diagonal(corr, axis1=-2, axis2=-1), 1.0, atol=1e-10)
+    assert idata.observed_data["y"].dims == ("date", "series")
+
+
+def test_same_seed_gives_bit_identical_draws(tiny_fit, workspace, fred_dir):
+    path2, _ = api.fit(workspace, SamplerSettings(seed=7, **TINY), data_dir=fred_dir, end=END, progressbar=False)
+    a, b = load_run(tiny_fit[0]).idata.posterior, load_run(path2).idata.posterior
+    for name in ("mean_z", "switch_z", "corr", "nu_excess", "smoothed_policy"):
+        np.testing.assert_array_equal(a[name].values, b[name].values)
+    assert path2.name.split("-")[-1] == tiny_fit[0].name.split("-")[-1]   # same inputs, same hash suffix
+
+
+def test_tampered_or_incomplete_runs_are_refused(tiny_fit, tmp_path):
+    bad = tmp_path / tiny_fit[0].name
+    shutil.copytree(tiny_fit[0], bad)
+    with open(bad / "idata.nc", "ab") as fh:
+        fh.write(b"x")
+    with pytest.raises(RunError, match="does not match the manifest"):
+        load_run(bad)
+    (bad / "manifest.json").unlink()
+    with pytest.raises(RunError, match="incomplete"):
+        load_run(bad)
+    assert resolve_run(tiny_fit[0].parent, "latest").is_dir()
