@@ -125,3 +125,43 @@ def test_corr_cholesky_jacobian_matches_numpyro_and_stays_finite():
     g = jax.grad(lambda x: corr_cholesky_log_jacobian(x))(extreme)
     assert np.all(np.isfinite(np.asarray(g)))
     assert not np.all(np.isfinite(np.asarray(jax.grad(lambda x: t.log_abs_det_jacobian(x, t(x)))(extreme))))
+
+
+def test_gradient_of_log_marginal_is_the_smoothed_probability():
+    """Closed-form identity: d log p(y) / d ll[t, k] = P(s_t = k | y_all)."""
+    rng = np.random.default_rng(4)
+    p = random_params(rng)
+    ptrans = transitions(p, jnp.asarray(rng.normal(size=(T, C))))
+    ll = jnp.asarray(rng.normal(0, 2, size=(T, P, O)))
+    grad = jax.grad(lambda x: forward(p, ptrans, x)[0])(ll)
+    _, _, filt, pred = forward(p, ptrans, ll)
+    np.testing.assert_allclose(np.asarray(grad), np.asarray(smooth(p, ptrans, filt, pred)), atol=1e-10)
+
+
+def test_naive_log_space_scan_has_nan_gradients_where_ours_is_finite():
+    """The 'obvious' log-space recursion logsumexp(log alpha + log A) written with log(sum(exp))
+    gives NaN gradients once a transition probability is 0 and a state is impossible; the
+    scaled recursion never takes a log of a probability."""
+    rng = np.random.default_rng(5)
+    p = random_params(rng)
+    ptrans = np.array(transitions(p, jnp.asarray(rng.normal(size=(T, C)))))
+    ptrans[:, :, 0, 1] = 0.0
+    ptrans /= ptrans.sum(-1, keepdims=True)
+    ll = rng.normal(0, 2, size=(T, P, O))
+    ll[2, 1, :] = -np.inf
+    A = jnp.asarray(np.stack([joint_transition(p, ptrans[t:t + 1])[0] for t in range(T)]))
+
+    llv = jnp.asarray(ll).reshape(T, -1)
+
+    def naive(Am):
+        def step(la, x):
+            At, lt = x
+            return jnp.log(jnp.sum(jnp.exp(la[:, None] + jnp.log(At)), axis=0)) + lt, None
+        la, _ = jax.lax.scan(step, jnp.log(p.init.ravel()), (Am, llv))
+        return jnp.log(jnp.sum(jnp.exp(la)))
+
+    g_naive = jax.grad(naive)(A)
+    g_ours = jax.grad(lambda pt_: forward(p, pt_, jnp.asarray(ll))[0])(jnp.asarray(ptrans))
+    assert np.isnan(np.asarray(g_naive)).any()
+    assert np.all(np.isfinite(np.asarray(g_ours)))
+    assert float(naive(A)) == pytest.approx(float(forward(p, jnp.asarray(ptrans), jnp.asarray(ll))[0]), rel=1e-10)
