@@ -165,3 +165,37 @@ def test_naive_log_space_scan_has_nan_gradients_where_ours_is_finite():
     assert np.isnan(np.asarray(g_naive)).any()
     assert np.all(np.isfinite(np.asarray(g_ours)))
     assert float(naive(A)) == pytest.approx(float(forward(p, jnp.asarray(ptrans), jnp.asarray(ll))[0]), rel=1e-10)
+
+
+def test_small_linear_algebra_matches_numpy():
+    from regimecast.kernels import small_cholesky, sub_cholesky, tril_inverse
+
+    rng = np.random.default_rng(6)
+    A = rng.normal(size=(4, 7, 7))
+    S = A @ A.transpose(0, 2, 1) + 7 * np.eye(7)
+    L = np.linalg.cholesky(S)
+    np.testing.assert_allclose(np.asarray(small_cholesky(jnp.asarray(S))), L, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(tril_inverse(jnp.asarray(L))), np.linalg.inv(L), atol=1e-12)
+    cols = np.array([0, 3, 5])
+    np.testing.assert_allclose(np.asarray(sub_cholesky(jnp.asarray(L), cols)),
+                               np.linalg.cholesky(S[:, cols][:, :, cols]), atol=1e-12)
+
+
+def test_no_lapack_custom_calls_in_batched_posterior_kernels(model_bundle):
+    """Regression: LAPACK custom calls (trsm, geqrf, potrf) vmapped over posterior draws
+    deadlocked XLA's intra-op pool on a 2-core CPU (jaxlib 0.10.2; the CI run hung). The
+    potential, its gradient and the batched state probabilities must lower to plain XLA ops."""
+    from regimecast.kernels import assemble, potential, state_probabilities
+    from regimecast.model import inputs, structure, variable_spec
+    from regimecast.simulate import sample_prior
+
+    rm = model_bundle
+    st, data = structure(rm.config, rm.priors), inputs(rm.design)
+    draw = {k: jnp.asarray(v) for k, v in sample_prior(jax.random.key(0), variable_spec(rm.config, rm.priors, st)).items()}
+    batch = {k: jnp.stack([v] * 3) for k, v in draw.items()}
+    texts = [
+        jax.jit(jax.value_and_grad(lambda d: potential(d, st, data))).lower(draw).as_text(),
+        jax.jit(jax.vmap(lambda d: state_probabilities(assemble(d, st), data, st.family))).lower(batch).as_text(),
+    ]
+    for text in texts:
+        assert "custom_call" not in text

@@ -140,16 +140,50 @@ def policy_transition(params: Params, x: jnp.ndarray) -> jnp.ndarray:
     return jax.nn.softmax(logits, axis=-1)
 
 
+def tril_inverse(L: jnp.ndarray) -> jnp.ndarray:
+    """Inverse of lower-triangular ``L`` (..., n, n) by forward substitution, unrolled over the
+    (small, static) n in plain XLA ops.
+
+    Deliberately not ``jax.scipy.linalg.solve_triangular``: on CPU that lowers to LAPACK's
+    ``trsm`` custom call, whose batched form (under ``vmap`` over posterior draws) parallelises
+    on XLA's intra-op pool from inside that pool and deadlocks on a 2-core machine (seen with
+    jaxlib 0.10.2). For n <= ~10 the unrolled form is also faster.
+    """
+    n = L.shape[-1]
+    eye = jnp.broadcast_to(jnp.eye(n, dtype=L.dtype), L.shape)
+    rows = []
+    for i in range(n):
+        acc = eye[..., i, :]
+        if i:
+            acc = acc - jnp.einsum("...k,...kj->...j", L[..., i, :i], jnp.stack(rows, axis=-2))
+        rows.append(acc / L[..., i, i, None])
+    return jnp.stack(rows, axis=-2)
+
+
+def small_cholesky(S: jnp.ndarray) -> jnp.ndarray:
+    """Lower Cholesky factor of symmetric positive-definite ``S`` (..., n, n), unrolled over the
+    small static n in plain XLA ops (no LAPACK custom call: see :func:`tril_inverse`)."""
+    n = S.shape[-1]
+    cols = []
+    for j in range(n):
+        prev = jnp.stack(cols, axis=-1) if cols else None             # (..., n, j)
+        c = S[..., :, j]
+        if prev is not None:
+            c = c - jnp.einsum("...ik,...k->...i", prev, prev[..., j, :])
+        d = jnp.sqrt(c[..., j])
+        cols.append(jnp.where(jnp.arange(n) >= j, c / d[..., None], 0.0))
+    return jnp.stack(cols, axis=-1)
+
+
 def sub_cholesky(chol: jnp.ndarray, cols: np.ndarray) -> jnp.ndarray:
     """Cholesky factor (P, n, n) of the covariance of the columns ``cols`` given the full factor
-    ``chol`` (P, D, D). A leading block is a plain slice; otherwise the QR decomposition of
-    ``chol[cols, :]'`` gives it without forming (and squaring the condition of) the covariance."""
+    ``chol`` (P, D, D). A leading block is a plain slice; otherwise the factor of
+    ``chol[cols] chol[cols]'`` (the sub-covariance)."""
     n = len(cols)
     if np.array_equal(cols, np.arange(n)):
         return chol[..., :n, :n]
-    r = jnp.linalg.qr(jnp.swapaxes(chol[..., cols, :], -1, -2), mode="r")     # (P, n, n) upper
-    sign = jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))
-    return jnp.swapaxes(r * sign[..., :, None], -1, -2)
+    rows = chol[..., cols, :]
+    return small_cholesky(rows @ jnp.swapaxes(rows, -1, -2))
 
 
 def emission_logpdf(params: Params, y: jnp.ndarray, lag: jnp.ndarray, cols: np.ndarray, family: str) -> jnp.ndarray:
@@ -165,7 +199,7 @@ def emission_logpdf(params: Params, y: jnp.ndarray, lag: jnp.ndarray, cols: np.n
     s = jnp.exp(params.log_scale[:, cols])                                   # (O, n)
     L = sub_cholesky(params.chol, cols)
     r = (y[:, None, None, :] - mean) / s[None, None]
-    Linv = jax.scipy.linalg.solve_triangular(L, jnp.broadcast_to(jnp.eye(n), L.shape), lower=True)
+    Linv = tril_inverse(L)
     z = jnp.einsum("pij,tpoj->tpoi", Linv, r)
     maha = jnp.sum(z**2, axis=-1)                                            # (Tg, P, O)
     logdet = jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), -1)[:, None] + jnp.sum(params.log_scale[:, cols], -1)[None]
