@@ -2,9 +2,13 @@
 
 ``simulate_panel`` draws a hidden state path and observations given exogenous covariates:
 the generative model the likelihood conditions on, used to check parameter recovery.
+``simulate_forward`` draws joint forward paths from the origin month of a fitted run, with the
+covariates of the time-varying policy transitions recomputed on each simulated path.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -73,3 +77,163 @@ def sample_prior(key: jax.Array, spec: dict) -> dict[str, np.ndarray]:
             n_states, dim, eta = v.params
             out[name] = CorrCholeskyTransform().inv(LKJCholesky(dim, eta).sample(k, (n_states,)))
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+# ------------------------------------------------------------------------------------------
+# Forward simulation from a fitted run (forecasts): path-dependent covariates, batched paths.
+# ------------------------------------------------------------------------------------------
+
+# How a series' natural level follows from its (uncentred) observation; see ``integrate``.
+LEVEL_DIFF, LEVEL_LOG_RETURN, LEVEL_EXP, LEVEL_IS_OBS = 0, 1, 2, 3
+TRANSFORM_LEVEL = {"diff": LEVEL_DIFF, "log_diff_pct": LEVEL_LOG_RETURN, "log": LEVEL_EXP,
+                   "yoy_pct": LEVEL_IS_OBS, "level": LEVEL_IS_OBS}
+# Covariate kinds of the forward simulation.
+COV_DRAWDOWN, COV_OBSERVED, COV_FIXED = 0, 1, 2
+
+
+class ForwardSpec(NamedTuple):
+    """Static description of the forward simulation. D observed series, C covariates.
+
+    center:     (D,) AR centre of each series (0 for non-AR): observation = centred + center
+    level_rule: (D,) int, one of ``LEVEL_*``: how the natural level follows from the observation
+    cov_kind:   (C,) int, one of ``COV_*``; cov_col: (C,) the series column it reads
+    cov_window: (C,) int, drawdown window in months (ignored for other kinds)
+    cov_center, cov_scale: (C,) standardisation; cov_fixed: (C,) standardised value of a
+                covariate whose source is not simulated (held at its last value)
+    """
+
+    center: np.ndarray
+    level_rule: np.ndarray
+    cov_kind: np.ndarray
+    cov_col: np.ndarray
+    cov_window: np.ndarray
+    cov_center: np.ndarray
+    cov_scale: np.ndarray
+    cov_fixed: np.ndarray
+
+
+class Origin(NamedTuple):
+    """Data at the last observed month (the forecast origin), shared by every draw.
+
+    obs:    (D,) uncentred observations in model units (last available value per series)
+    level:  (D,) natural levels (yield in %, index points, USD/oz, VIX points, ...)
+    window: (W, D) natural levels of the last W months (oldest first; drawdown covariates)
+    """
+
+    obs: np.ndarray
+    level: np.ndarray
+    window: np.ndarray
+
+
+def integrate(level_prev: jnp.ndarray, obs: jnp.ndarray, rule: np.ndarray) -> jnp.ndarray:
+    """Natural level from the previous level and this month's observation (..., D)."""
+    return jnp.where(rule == LEVEL_DIFF, level_prev + obs,
+                     jnp.where(rule == LEVEL_LOG_RETURN, level_prev * jnp.exp(obs / 100.0),
+                               jnp.where(rule == LEVEL_EXP, jnp.exp(obs), obs)))
+
+
+def window_columns(spec: ForwardSpec) -> np.ndarray:
+    """Series columns whose trailing levels the drawdown covariates need (sorted, unique)."""
+    return np.unique(spec.cov_col[spec.cov_kind == COV_DRAWDOWN]).astype(int)
+
+
+def forward_covariates(spec: ForwardSpec, obs_prev: jnp.ndarray, window: jnp.ndarray,
+                       win_cols: np.ndarray | None = None) -> jnp.ndarray:
+    """Standardised covariates (N, C) of the coming month from last month's observations
+    ``obs_prev`` (N, D) and the trailing levels ``window`` (N, W, D') of the series columns
+    ``win_cols`` (D',) (default: all D columns)."""
+    W = window.shape[1]
+    pos = {int(c): i for i, c in enumerate(np.arange(window.shape[2]) if win_cols is None else win_cols)}
+    cols = []
+    for c in range(len(spec.cov_kind)):
+        col, kind = int(spec.cov_col[c]), int(spec.cov_kind[c])
+        if kind == COV_DRAWDOWN:
+            recent = window[:, W - int(spec.cov_window[c]):, pos[col]]
+            raw = 1.0 - window[:, -1, pos[col]] / jnp.max(recent, axis=1)
+            cols.append((raw - spec.cov_center[c]) / spec.cov_scale[c])
+        elif kind == COV_OBSERVED:
+            cols.append((obs_prev[:, col] - spec.cov_center[c]) / spec.cov_scale[c])
+        else:
+            cols.append(jnp.full(obs_prev.shape[:1], spec.cov_fixed[c]))
+    return jnp.stack(cols, axis=1) if cols else jnp.zeros(obs_prev.shape[:1] + (0,))
+
+
+def inverse_cdf(probs: jnp.ndarray, u: jnp.ndarray) -> jnp.ndarray:
+    """Categorical draw by inversion: ``probs`` (N, K) rows summing to one, ``u`` (N,) uniforms."""
+    cdf = jnp.cumsum(probs, axis=-1)
+    return jnp.minimum(jnp.sum(u[:, None] > cdf, axis=-1), probs.shape[-1] - 1)
+
+
+def policy_row(params: Params, p: jnp.ndarray, o: jnp.ndarray, x: jnp.ndarray) -> jnp.ndarray:
+    """Transition probabilities (N, P) out of policy state ``p`` (N,) given the other factors'
+    new combination ``o`` (N,) and covariates ``x`` (N, C): the rows of
+    :func:`regimecast.kernels.policy_transition` that the paths need."""
+    P = params.switch.shape[0]
+    first = jax.nn.one_hot(p, P, dtype=params.switch.dtype)
+    enter = x @ params.covariate_effect.T + params.enter[o]                    # (N, P)
+    stay = jnp.take_along_axis(params.stay[o], p[:, None], axis=1)             # (N, 1)
+    logits = (params.switch[p] + enter) * (1 - first) + stay * first
+    return jax.nn.softmax(logits, axis=-1)
+
+
+def simulate_forward(key: jax.Array, params: Params, probs0: jnp.ndarray, origin: Origin, spec: ForwardSpec,
+                     n_paths: int, horizon: int, family: str, dtype=jnp.float32):
+    """Joint forward paths for one posterior draw.
+
+    ``probs0`` (P, O): filtered joint state distribution at the origin month. Every month the
+    covariates are recomputed on the simulated path (a simulated drawdown moves the policy
+    transition probabilities of the next month). For speed: all random numbers are drawn in
+    bulk before the ``lax.scan`` over months, the scan carries a batch of N paths, state-indexed
+    quantities are gathered from tables over the joint state, and the arithmetic is in
+    ``dtype`` (float32 by default: 24 monthly steps lose nothing that matters at 7 digits).
+    Returns ``levels`` (N, H, D) in natural units, ``policy`` (N, H) and ``other`` (N, H)
+    state indices (other = combination index of the non-policy factors).
+    """
+    P, O = probs0.shape
+    D = params.mean.shape[1]
+    pr = jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
+    k0, ku, kz, kg = jax.random.split(key, 4)
+    first = inverse_cdf(jnp.broadcast_to(jnp.asarray(probs0, dtype).ravel(), (n_paths, P * O)),
+                        jax.random.uniform(k0, (n_paths,), dtype))
+    u = jax.random.uniform(ku, (horizon, 2, n_paths), dtype)
+    z = jax.random.normal(kz, (horizon, n_paths, D), dtype)
+    if family == "student_t":
+        mix = jnp.sqrt(pr.nu / (2.0 * jax.random.gamma(kg, pr.nu / 2.0, (horizon, n_paths), dtype)))
+    else:
+        mix = jnp.ones((horizon, n_paths), dtype)
+    # tables over the joint state k = p * O + o, gathered once per step
+    eye = jnp.eye(P, dtype=dtype)
+    base = (pr.switch[None] + pr.enter[:, None, :]) * (1 - eye) + pr.stay[:, :, None] * eye      # (O, P_from, P_to)
+    mean_k = (pr.mean[:, None, :] + pr.shift[None, :, :]).reshape(P * O, D)
+    chol_all = pr.chol.reshape(P * D, D)                                                         # rows of every L_p
+    q_cdf = jnp.cumsum(pr.q_other, axis=-1)
+    center = jnp.asarray(spec.center, dtype)
+    ar = jnp.where(pr.ar_coef != 0, pr.ar_coef, 0.0)
+    win_cols = window_columns(spec)                     # carry only the drawdown sources' levels
+    scale_o = jnp.exp(pr.log_scale)                                                              # (O, D)
+
+    def draw_index(cdf, u_t):
+        return jnp.minimum(jnp.sum(u_t[:, None] > cdf, axis=-1), cdf.shape[-1] - 1)
+
+    def step(carry, inp):
+        p, o, obs_prev, level_prev, window = carry
+        u_t, z_t, mix_t = inp
+        x = forward_covariates(spec, obs_prev, window, win_cols).astype(dtype)
+        o_new = draw_index(q_cdf[o], u_t[0])
+        not_stay = 1 - jax.nn.one_hot(p, P, dtype=dtype)
+        logits = base[o_new, p] + (x @ pr.covariate_effect.T) * not_stay
+        p_new = draw_index(jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1), u_t[1])
+        # L_p z for every p as one dense (N, D) x (D, P*D) product, then pick p: cheaper on
+        # CPU and GPU than gathering a (D, D) factor per path
+        lz = (z_t @ chol_all.T).reshape(-1, P, D)
+        eps = jnp.take_along_axis(lz, p_new[:, None, None], axis=1)[:, 0] * scale_o[o_new] * mix_t[:, None]
+        obs = mean_k[p_new * O + o_new] + ar * (obs_prev - center) + eps + center
+        level = integrate(level_prev, obs, spec.level_rule)
+        window = jnp.concatenate([window[:, 1:], level[:, None, win_cols]], axis=1)
+        return (p_new, o_new, obs, level, window), (level, p_new, o_new)
+
+    init = (first // O, first % O, jnp.broadcast_to(jnp.asarray(origin.obs, dtype), (n_paths, D)),
+            jnp.broadcast_to(jnp.asarray(origin.level, dtype), (n_paths, D)),
+            jnp.broadcast_to(jnp.asarray(origin.window[:, win_cols], dtype), (n_paths, origin.window.shape[0], len(win_cols))))
+    _, (levels, pol, oth) = jax.lax.scan(step, init, (u, z, mix))
+    return jnp.swapaxes(levels, 0, 1), pol.T, oth.T

@@ -1,0 +1,166 @@
+"""Forecasts from a fitted run: joint forward paths of every observed series and the latent
+factors, for each posterior draw, as an xarray Dataset; or, in summary mode, only the
+statistics the report needs, accumulated chunk by chunk so that 10^7 paths never have to be
+stored.
+
+The simulation kernel is :func:`regimecast.simulate.simulate_forward` (JAX, ``lax.scan`` over
+months, ``vmap`` over posterior draws). Randomness: one seed; draw ``i`` of the run always uses
+``fold_in(key(seed), i)`` whatever the chunking, so a rerun gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from regimecast.config import Covariate, ModelConfig
+from regimecast.data.panel import Panel, transform_levels
+from regimecast.design import Design
+from regimecast.kernels import Inputs, Structure, assemble, state_probabilities
+from regimecast.simulate import (COV_DRAWDOWN, COV_FIXED, COV_OBSERVED, TRANSFORM_LEVEL, ForwardSpec, Origin,
+                                 simulate_forward)
+
+QUANTILES = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975)
+
+
+@dataclass(frozen=True)
+class ForecastSettings:
+    """``horizon`` months ahead; ``paths`` per posterior draw; at most ``max_draws`` posterior
+    draws (evenly thinned); ``chunk`` draws simulated per compiled call (bounds memory at
+    chunk x paths x horizon x series floats)."""
+
+    seed: int
+    horizon: int = 24
+    paths: int = 100
+    max_draws: int = 500
+    chunk: int = 50
+
+    def __post_init__(self) -> None:
+        for k in ("horizon", "paths", "max_draws", "chunk"):
+            if getattr(self, k) < 1:
+                raise ValueError(f"forecast setting {k} = {getattr(self, k)}: must be at least 1")
+
+
+def forward_spec(config: ModelConfig, design: Design, panel: Panel) -> ForwardSpec:
+    """Static simulation description from the model file and the data (see ForwardSpec)."""
+    obs = list(config.observed)
+    specs = {s.name: s for s in config.series}
+    kind, col, window, center, scale, fixed = [], [], [], [], [], []
+    for c in config.covariates:
+        center.append(c.center), scale.append(c.scale), window.append(max(c.window, 1))
+        if c.source in obs:
+            kind.append(COV_DRAWDOWN if c.feature == "drawdown" else COV_OBSERVED)
+            col.append(obs.index(c.source)), fixed.append(0.0)
+        else:  # not simulated: held at its last standardised value (the design's last row)
+            kind.append(COV_FIXED), col.append(0), fixed.append(_fixed_covariate(c, specs, panel, design.dates[-1]))
+    return ForwardSpec(center=np.asarray(design.ar_center, float),
+                       level_rule=np.array([TRANSFORM_LEVEL[specs[s].transform] for s in obs]),
+                       cov_kind=np.array(kind, int), cov_col=np.array(col, int), cov_window=np.array(window, int),
+                       cov_center=np.array(center, float), cov_scale=np.array(scale, float),
+                       cov_fixed=np.array(fixed, float))
+
+
+def _fixed_covariate(c: Covariate, specs: dict, panel: Panel, end: pd.Timestamp) -> float:
+    """Standardised value at the origin month of a covariate whose source is not simulated
+    (e.g. SOFR - IORB): held there over the horizon. Missing: 0 (``zero``) or last value."""
+    raw = transform_levels(specs[c.source], panel.levels.sel(series=c.source).to_series()).loc[:end]
+    x = (raw - c.center) / c.scale
+    last = x.iloc[-1] if len(x) else np.nan
+    if np.isnan(last):
+        last = 0.0 if c.missing == "zero" or x.dropna().empty else x.dropna().iloc[-1]
+    return float(last)
+
+
+def origin(config: ModelConfig, design: Design, panel: Panel, window: int) -> Origin:
+    """Observations and natural levels at the last month of the sample (NaN-free: a series
+    missing in that month uses its last available value)."""
+    obs_c = pd.DataFrame(design.y, index=design.dates).ffill().to_numpy()[-1]
+    obs = obs_c + design.ar_center
+    levels = panel.levels.sel(series=list(config.observed)).to_pandas().ffill()
+    end = design.dates[-1]
+    hist = levels.loc[:end].tail(window).to_numpy()
+    specs = {s.name: s for s in config.series}
+    is_obs_level = np.array([TRANSFORM_LEVEL[specs[s].transform] == TRANSFORM_LEVEL["level"] for s in config.observed])
+    hist = np.where(is_obs_level[None], obs[None], hist)     # e.g. inflation: its level is the yoy rate
+    if np.isnan(obs).any() or np.isnan(hist[-1]).any():
+        bad = [s for s, v in zip(config.observed, obs) if np.isnan(v)]
+        raise ValueError(f"no observation at the forecast origin {end:%Y-%m} for {bad}")
+    return Origin(obs=obs, level=hist[-1], window=hist)
+
+
+def posterior_draws(posterior: xr.Dataset, names: list[str], max_draws: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Sampler variables of at most ``max_draws`` evenly spaced draws (chain-major flattening):
+    ``({name: (S, ...)}, flat draw indices (S,))``."""
+    n = posterior.sizes["chain"] * posterior.sizes["draw"]
+    idx = np.unique(np.linspace(0, n - 1, min(max_draws, n)).round().astype(int))
+    flat = {k: posterior[k].values.reshape((n,) + posterior[k].shape[2:])[idx] for k in names}
+    return flat, idx
+
+
+def simulate_draws(draws: dict[str, np.ndarray], draw_ids: np.ndarray, st: Structure, data: Inputs, spec: ForwardSpec,
+                   org: Origin, settings: ForecastSettings) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
+    """Yield ``(slice of draws, {"levels": (S, N, H, D), "policy": (S, N, H), "other": (S, N, H)})``
+    chunk by chunk. Each draw starts from its filtered joint state at the origin month."""
+    base = jax.random.key(settings.seed)
+
+    def one(draw, i):
+        params = assemble(draw, st)
+        _, filt, _ = state_probabilities(params, data, st.family)
+        return simulate_forward(jax.random.fold_in(base, i), params, filt[-1], org, spec, settings.paths,
+                                settings.horizon, st.family)
+
+    fn = jax.jit(jax.vmap(one))
+    S = len(draw_ids)
+    for a in range(0, S, settings.chunk):
+        sl = slice(a, min(a + settings.chunk, S))
+        levels, pol, oth = fn({k: v[sl] for k, v in draws.items()}, jnp.asarray(draw_ids[sl]))
+        yield sl, {"levels": np.asarray(levels, np.float32), "policy": np.asarray(pol, np.int8),
+                   "other": np.asarray(oth, np.int8)}
+
+
+def other_states(st: Structure) -> np.ndarray:
+    """(O, F) state index of each non-policy factor in each combination (C order, as in kernels)."""
+    if not st.other_sizes:
+        return np.zeros((1, 0), int)
+    return np.array(np.unravel_index(np.arange(int(np.prod(st.other_sizes))), st.other_sizes)).T
+
+
+def horizon_dates(design: Design, horizon: int) -> pd.DatetimeIndex:
+    return pd.date_range(design.dates[-1] + pd.DateOffset(months=1), periods=horizon, freq="MS", unit="ns")
+
+
+def paths_dataset(config: ModelConfig, st: Structure, design: Design, org: Origin, draw_ids: np.ndarray,
+                  chunks: Iterator[tuple[slice, dict[str, np.ndarray]]], settings: ForecastSettings,
+                  progress: Callable[[int], None] | None = None) -> xr.Dataset:
+    """Stored mode: every path. ``paths`` (draw, path, horizon, series) in natural units,
+    ``states`` (draw, path, horizon, factor) state indices; ``origin`` (series,) the levels at
+    the last observed month. State names per factor are in ``attrs["states"]`` (JSON)."""
+    S, N, H, D = len(draw_ids), settings.paths, settings.horizon, len(config.observed)
+    levels = np.empty((S, N, H, D), np.float32)
+    states = np.empty((S, N, H, 1 + len(st.others)), np.int8)
+    combos = other_states(st)
+    for sl, out in chunks:
+        levels[sl] = out["levels"]
+        states[sl, ..., 0] = out["policy"]
+        states[sl, ..., 1:] = combos[out["other"]]
+        if progress:
+            progress(sl.stop - sl.start)
+    factors = [st.policy, *st.others]
+    names = {f.name: list(f.states) for f in config.factors}
+    coords = {"draw": draw_ids, "path": np.arange(N), "horizon": np.arange(1, H + 1),
+              "date": ("horizon", horizon_dates(design, H)), "series": list(config.observed), "factor": factors}
+    return xr.Dataset(
+        {"paths": (("draw", "path", "horizon", "series"), levels),
+         "states": (("draw", "path", "horizon", "factor"), states),
+         "origin": (("series",), org.level)},
+        coords=coords,
+        attrs={"states": json.dumps({f: names[f] for f in factors}), "origin_date": f"{design.dates[-1]:%Y-%m}",
+               "seed": settings.seed, "paths_per_draw": N},
+    )
