@@ -42,3 +42,29 @@ def model_bundle(fred_dir):
     priors = load_priors(REPO_ROOT / "priors" / "baseline.toml", config)
     panel = build_panel(config.series, config.sample, fred_dir)
     return RegimeModel(config, priors, panel)
+
+
+TINY = dict(chains=2, draws=30, tune=30)   # plumbing, not convergence
+END = "2013-12"
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory):
+    """A scratch workspace with the repository's models/ and priors/."""
+    import shutil
+
+    from regimecast.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("ws")
+    shutil.copytree(REPO_ROOT / "models", root / "models")
+    shutil.copytree(REPO_ROOT / "priors", root / "priors")
+    return Workspace.at(root)
+
+
+@pytest.fixture(scope="session")
+def tiny_fit(workspace, fred_dir):
+    """A real fit with tiny sampler settings on the panel to 2013-12: (run dir, FitResult)."""
+    from regimecast import api
+    from regimecast.fit import SamplerSettings
+
+    return api.fit(workspace, SamplerSettings(seed=7, **TINY), data_dir=fred_dir, end=END, progressbar=False)

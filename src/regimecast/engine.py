@@ -4,24 +4,29 @@
 from __future__ import annotations
 
 import platform
-from dataclasses import asdict, dataclass
+import tempfile
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
 import arviz as az
 import pymc as pm
+import xarray as xr
 
 from regimecast import __version__, runs
-from regimecast.config import ModelConfig
-from regimecast.data.panel import Panel
+from regimecast.config import ModelConfig, load_model_config
+from regimecast.data.panel import Panel, build_panel
 from regimecast.design import Design, build_design
 from regimecast.diagnostics import Thresholds, diagnostics_block
+from regimecast.errors import RunError
 from regimecast.fit import SamplerSettings, free_names, sample
+from regimecast.forecast import ForecastSettings, forward_spec, origin, posterior_draws, run_forecast
 from regimecast.history import policy_agreement
-from regimecast.model import build_model, inputs, structure
+from regimecast.model import build_model, inputs, structure, variable_spec
 from regimecast.posterior import add_posterior_quantities
-from regimecast.priors import PriorSet
+from regimecast.priors import PriorSet, load_priors
+from regimecast.scenarios import ScenarioSet
 
 
 @dataclass(frozen=True)
@@ -96,3 +101,43 @@ class RegimeModel:
     def load(path: Path) -> runs.Run:
         """Load a saved run, verified against its manifest."""
         return runs.load_run(path)
+
+    @classmethod
+    def from_run(cls, run: runs.Run, data_dir: Path | None = None) -> "RegimeModel":
+        """The model of a saved run: model file and prior files from the texts stored in its
+        manifest (the workspace copies may have changed since), the data re-read from
+        ``data_dir`` (default: the run's) and refused unless every file's SHA-256 matches."""
+        m = run.manifest
+        with tempfile.TemporaryDirectory() as tmp:
+            model_file = Path(tmp) / Path(m["model"]["file"]).name
+            model_file.write_text(m["model"]["text"], encoding="utf-8")
+            config = load_model_config(model_file)
+            for name, text in m["priors"]["sources"].items():
+                (Path(tmp) / name).write_text(text, encoding="utf-8")
+            priors = load_priors(Path(tmp) / m["priors"]["chain"][-1], config)
+        config = replace(config, file=Path(m["model"]["file"]))
+        priors = replace(priors, file=Path(m["priors"]["file"]))
+        ddir = Path(data_dir or m["data"]["dir"])
+        panel = build_panel(config.series, config.sample, ddir, end=m["data"]["end"])
+        for name, prov in m["data"]["provenance"].items():
+            now = panel.provenance[name]
+            if (now.sha256, now.minus and now.minus.sha256) != (prov["sha256"], (prov.get("minus") or {}).get("sha256")):
+                raise RunError(f"run {run.run_id}: data file {now.file} (series '{name}') is not the one the run "
+                               f"was fitted on (SHA-256 {str(now.sha256)[:12]} != {str(prov['sha256'])[:12]})")
+        return cls(config, priors, panel)
+
+    def forecast(self, run: runs.Run, settings: ForecastSettings, scenario_set: ScenarioSet, *, store: bool = True,
+                 progress=None) -> tuple[xr.Dataset | None, xr.Dataset]:
+        """Joint forward paths from the run's posterior (see :func:`regimecast.forecast.run_forecast`)."""
+        st = structure(self.config, self.priors)
+        names = list(variable_spec(self.config, self.priors, st))
+        draws, ids = posterior_draws(run.idata.posterior, names, settings.max_draws)
+        spec = forward_spec(self.config, self.design, self.panel)
+        org = origin(self.config, self.design, self.panel, _window(self.config))
+        return run_forecast(self.config, st, self.design, org, draws, ids, inputs(self.design), spec, settings,
+                            scenario_set, store=store, progress=progress)
+
+
+def _window(config: ModelConfig) -> int:
+    """Months of trailing levels the simulation carries (the longest drawdown window)."""
+    return max([c.window for c in config.covariates if c.feature == "drawdown"], default=1)

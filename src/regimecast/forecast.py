@@ -24,10 +24,11 @@ from regimecast.config import Covariate, ModelConfig
 from regimecast.data.panel import Panel, transform_levels
 from regimecast.design import Design
 from regimecast.kernels import Inputs, Structure, assemble, state_probabilities
+from regimecast.scenarios import ScenarioSet
 from regimecast.simulate import (COV_DRAWDOWN, COV_FIXED, COV_OBSERVED, TRANSFORM_LEVEL, ForwardSpec, Origin,
                                  simulate_forward)
+from regimecast.summaries import SummaryAccumulator
 
-QUANTILES = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975)
 
 
 @dataclass(frozen=True)
@@ -136,31 +137,40 @@ def horizon_dates(design: Design, horizon: int) -> pd.DatetimeIndex:
     return pd.date_range(design.dates[-1] + pd.DateOffset(months=1), periods=horizon, freq="MS", unit="ns")
 
 
-def paths_dataset(config: ModelConfig, st: Structure, design: Design, org: Origin, draw_ids: np.ndarray,
-                  chunks: Iterator[tuple[slice, dict[str, np.ndarray]]], settings: ForecastSettings,
-                  progress: Callable[[int], None] | None = None) -> xr.Dataset:
-    """Stored mode: every path. ``paths`` (draw, path, horizon, series) in natural units,
-    ``states`` (draw, path, horizon, factor) state indices; ``origin`` (series,) the levels at
-    the last observed month. State names per factor are in ``attrs["states"]`` (JSON)."""
+def run_forecast(config: ModelConfig, st: Structure, design: Design, org: Origin, draws: dict[str, np.ndarray],
+                 draw_ids: np.ndarray, data: Inputs, spec: ForwardSpec, settings: ForecastSettings,
+                 scenario_set: ScenarioSet, *, store: bool = True,
+                 progress: Callable[[int], None] | None = None) -> tuple[xr.Dataset | None, xr.Dataset]:
+    """Simulate every draw once, chunk by chunk, feeding the summary accumulator and (``store``)
+    the full paths Dataset: ``paths`` (draw, path, horizon, series) in natural units, ``states``
+    (draw, path, horizon, factor) state indices, ``origin`` (series,) the levels at the last
+    observed month; state names per factor in ``attrs["states"]`` (JSON).
+    Returns ``(paths or None, summary)`` (see :class:`regimecast.summaries.SummaryAccumulator`)."""
     S, N, H, D = len(draw_ids), settings.paths, settings.horizon, len(config.observed)
-    levels = np.empty((S, N, H, D), np.float32)
-    states = np.empty((S, N, H, 1 + len(st.others)), np.int8)
-    combos = other_states(st)
-    for sl, out in chunks:
-        levels[sl] = out["levels"]
-        states[sl, ..., 0] = out["policy"]
-        states[sl, ..., 1:] = combos[out["other"]]
-        if progress:
-            progress(sl.stop - sl.start)
     factors = [st.policy, *st.others]
     names = {f.name: list(f.states) for f in config.factors}
-    coords = {"draw": draw_ids, "path": np.arange(N), "horizon": np.arange(1, H + 1),
-              "date": ("horizon", horizon_dates(design, H)), "series": list(config.observed), "factor": factors}
-    return xr.Dataset(
-        {"paths": (("draw", "path", "horizon", "series"), levels),
-         "states": (("draw", "path", "horizon", "factor"), states),
-         "origin": (("series",), org.level)},
-        coords=coords,
-        attrs={"states": json.dumps({f: names[f] for f in factors}), "origin_date": f"{design.dates[-1]:%Y-%m}",
-               "seed": settings.seed, "paths_per_draw": N},
-    )
+    dates = horizon_dates(design, H)
+    acc = SummaryAccumulator(scenario_set, tuple(config.observed), {f: names[f] for f in factors}, org.level, S, H,
+                             st.policy)
+    levels_all = np.empty((S, N, H, D), np.float32) if store else None
+    states_all = np.empty((S, N, H, len(factors)), np.int8) if store else None
+    combos = other_states(st)
+    for sl, out in simulate_draws(draws, draw_ids, st, data, spec, org, settings):
+        states = np.concatenate([out["policy"][..., None], combos[out["other"]]], axis=-1).astype(np.int8)
+        acc.add(sl, out["levels"], states)
+        if store:
+            levels_all[sl], states_all[sl] = out["levels"], states
+        if progress:
+            progress(sl.stop - sl.start)
+    attrs = {"states": json.dumps({f: names[f] for f in factors}), "origin_date": f"{design.dates[-1]:%Y-%m}",
+             "seed": settings.seed, "paths_per_draw": N}
+    summary = acc.result(draw_ids, dates)
+    summary.attrs.update(attrs)
+    if not store:
+        return None, summary
+    coords = {"draw": draw_ids, "path": np.arange(N), "horizon": np.arange(1, H + 1), "date": ("horizon", dates),
+              "series": list(config.observed), "factor": factors}
+    paths = xr.Dataset({"paths": (("draw", "path", "horizon", "series"), levels_all),
+                        "states": (("draw", "path", "horizon", "factor"), states_all),
+                        "origin": (("series",), org.level)}, coords=coords, attrs=attrs)
+    return paths, summary

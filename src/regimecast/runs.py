@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,6 +68,29 @@ def save_run(runs_dir: Path, run_id: str, idata: az.InferenceData, manifest: dic
         manifest = dict(manifest, run_id=run_id, files={IDATA: _sha256(tmp / IDATA)})
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
     return final
+
+
+def add_files(path: Path, files: dict[str, Callable[[Path], None]], manifest_update: dict) -> dict:
+    """Add files to a complete run: each ``writer(tmp_path)`` writes one file, which is then
+    renamed into place; last, the manifest is rewritten atomically with their SHA-256 and
+    ``manifest_update`` merged in. Until that last step the run's manifest does not list the
+    new files, so an interrupted forecast never looks complete. Returns the new manifest."""
+    path = Path(path)
+    manifest = load_manifest(path)
+    digests = {}
+    for name, writer in files.items():
+        fd, tmp = tempfile.mkstemp(prefix=f".tmp-{name}.", dir=path)
+        os.close(fd)
+        try:
+            writer(Path(tmp))
+            digests[name] = _sha256(Path(tmp))
+            os.replace(tmp, path / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    manifest = dict(manifest, **manifest_update, files=dict(manifest.get("files", {}), **digests))
+    atomic.write_text(path / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    return manifest
 
 
 def resolve_run(runs_dir: Path, ref: str | Path) -> Path:

@@ -424,15 +424,18 @@ def load_scenarios(path: str | Path, *, series: Sequence[str],
 
 
 def summarise(indicators: xr.DataArray) -> dict[str, float]:
-    """Probability of a scenario from indicators with dims (draw, path), bool or 0/1.
-
-    p_d = mean over paths per posterior draw; returns the mean of p_d, its 5% and 95%
-    quantiles ("lo", "hi") and the Monte Carlo standard error sqrt(var_d(p_d) / n_draws)
-    ("mcse"; sample variance, ddof=1; NaN for one draw), treating draws as independent.
-    """
+    """Probability of a scenario from indicators with dims (draw, path), bool or 0/1: the
+    per-draw probabilities p_d (mean over paths) summarised by :func:`summarise_probabilities`."""
     if set(indicators.dims) != {"draw", "path"}:
         raise ValueError(f"indicators must have dims (draw, path), got {indicators.dims}")
-    p = np.asarray(indicators.astype(float).mean("path").values, dtype=float)
+    return summarise_probabilities(np.asarray(indicators.astype(float).mean("path").values, dtype=float))
+
+
+def summarise_probabilities(p: np.ndarray) -> dict[str, float]:
+    """Per-draw probabilities ``p`` (S,) -> the mean, its 5% and 95% quantiles ("lo", "hi")
+    and the Monte Carlo standard error sqrt(var_d(p_d) / S) ("mcse"; sample variance, ddof=1;
+    NaN for one draw), treating draws as independent."""
+    p = np.asarray(p, dtype=float)
     lo, hi = np.quantile(p, QUANTILES)
     mcse = math.sqrt(float(np.var(p, ddof=1)) / p.size) if p.size > 1 else math.nan
     return {"mean": float(p.mean()), "lo": float(lo), "hi": float(hi), "mcse": mcse}

@@ -68,16 +68,73 @@ def fit(ctx: typer.Context, model: ModelOpt = None, priors: PriorsOpt = "baselin
     _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend)
 
 
+HorizonOpt = Annotated[int, typer.Option("--horizon", help="Months ahead.")]
+PathsOpt = Annotated[int, typer.Option("--paths", help="Simulated paths per posterior draw.")]
+MaxDrawsOpt = Annotated[int, typer.Option("--max-draws", help="Posterior draws used (evenly thinned).")]
+StoreOpt = Annotated[bool, typer.Option("--store/--summary-only", help="Keep every path in forecast.nc, or only "
+                                        "the summary statistics (memory and disk independent of the path count).")]
+RunArg = Annotated[str, typer.Argument(help="Run id, unique id prefix, path, or 'latest'.")]
+
+
+def _forecast(ctx, run_ref, horizon, paths, max_draws, seed, store, data_dir=None):
+    from rich.progress import Progress
+
+    from regimecast import api
+    from regimecast.forecast import ForecastSettings
+
+    ws = workspace(ctx)
+    try:
+        settings = ForecastSettings(seed=seed, horizon=horizon, paths=paths, max_draws=max_draws)
+        with Progress(transient=True) as bar:
+            task = bar.add_task("simulating posterior draws", total=None)
+            path, summary = api.forecast(ws, run_ref, settings, store=store, data_dir=data_dir,
+                                         progress=lambda n: bar.update(task, advance=n))
+    except (RegimecastError, ValueError) as e:
+        fail(e)
+    S = summary.sizes["draw"]
+    typer.echo(f"forecast {path.name}: {S} posterior draws x {paths} paths x {horizon} months "
+               f"({S * paths:,} paths) from {summary.attrs['origin_date']}")
+    return path
+
+
+def _report(ctx, run_ref, data_dir=None):
+    from regimecast import api
+
+    try:
+        out = api.report(workspace(ctx), run_ref, data_dir=data_dir)
+    except (RegimecastError, ValueError) as e:
+        fail(e)
+    typer.echo(f"report {out / 'index.html'}")
+    return out
+
+
+@app.command()
+def forecast(ctx: typer.Context, run_ref: RunArg = "latest", horizon: HorizonOpt = 24, paths: PathsOpt = 100,
+             max_draws: MaxDrawsOpt = 500, seed: SeedOpt = 20261123, store: StoreOpt = True,
+             data_dir: DataDirOpt = None) -> None:
+    """Simulate joint forward paths of every series and latent factor from a fitted run."""
+    _forecast(ctx, run_ref, horizon, paths, max_draws, seed, store, data_dir)
+
+
+@app.command()
+def report(ctx: typer.Context, run_ref: RunArg = "latest", data_dir: DataDirOpt = None) -> None:
+    """Write reports/<run_id>/ (index.html, report.md, summary.json) from a forecast run."""
+    _report(ctx, run_ref, data_dir)
+
+
 @app.command()
 def run(ctx: typer.Context, model: ModelOpt = None, priors: PriorsOpt = "baseline", data_dir: DataDirOpt = None,
         end: EndOpt = None, seed: SeedOpt = 20261123, chains: ChainsOpt = 4, draws: DrawsOpt = 1000,
-        tune: TuneOpt = 1000, backend: BackendOpt = "nutpie") -> None:
-    """The main job end to end: data panel, fit, diagnostics verdict. Exit code 2 when the fit
-    must not be trusted."""
+        tune: TuneOpt = 1000, backend: BackendOpt = "nutpie", horizon: HorizonOpt = 24, paths: PathsOpt = 100,
+        max_draws: MaxDrawsOpt = 500) -> None:
+    """The main job end to end: data panel, fit, diagnostics verdict, forecast, report. Exit
+    code 2 when the fit must not be trusted (the report then says so on its first line)."""
     from regimecast.cli.data import show
 
     ctx.invoke(show, ctx=ctx, data_dir=data_dir, model=model, end=end)
-    _, result = _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend)
+    path, result = _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend)
+    _forecast(ctx, str(path), horizon, paths, max_draws, seed, True)
+    _report(ctx, str(path))
     if not result.diagnostics["trusted"]:
         raise typer.Exit(2)
 
