@@ -45,7 +45,7 @@ def main() -> None:
     for backend in a.backends:
         rm = RegimeModel(cfg, pri, panel)
         t0 = time.perf_counter()
-        idata, wall = sample(rm.model, SamplerSettings(seed=a.seed, backend=backend, chains=a.chains,
+        idata, wall, _ = sample(rm.model, SamplerSettings(seed=a.seed, backend=backend, chains=a.chains,
                                                        draws=a.draws, tune=a.tune), progressbar=False)
         walls[backend] = wall
         steps = idata.sample_stats["n_steps"].values.sum() if "n_steps" in idata.sample_stats else float("nan")

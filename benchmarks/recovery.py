@@ -53,7 +53,7 @@ def one_sim(args: tuple) -> dict:
     sim = replace(design, y=y, ar_lag=lag, patterns=((np.arange(y.shape[1]), np.arange(y.shape[0])),))
     model = build_model(cfg, pri, sim)
     t0 = time.perf_counter()
-    idata, _ = sample(model, SamplerSettings(seed=seed, chains=opts["chains"], draws=opts["draws"],
+    idata, _, _ = sample(model, SamplerSettings(seed=seed, chains=opts["chains"], draws=opts["draws"],
                                              tune=opts["tune"]), progressbar=False)
     post = idata.posterior
     out = {"seed": seed, "seconds": time.perf_counter() - t0, "policy_share": np.bincount(np.asarray(p), minlength=st.n_policy).tolist(),

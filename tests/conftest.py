@@ -44,7 +44,7 @@ def model_bundle(fred_dir):
     return RegimeModel(config, priors, panel)
 
 
-TINY = dict(chains=2, draws=30, tune=30)   # plumbing, not convergence
+TINY = dict(chains=2, draws=30, tune=30, map_restarts=2, map_maxiter=200)   # plumbing, not convergence
 END = "2013-12"
 
 

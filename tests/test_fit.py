@@ -30,7 +30,10 @@ def test_run_directory_and_manifest(tiny_fit, fred_dir):
     assert "[[factors]]" in m["model"]["text"]
     assert m["data"]["provenance"]["equity"]["fred_id"] == "NASDAQCOM"
     assert m["packages"]["pymc"].startswith("5.28")
-    assert m["sampler"] == {"seed": 7, "backend": "nutpie", "target_accept": 0.85, **TINY}
+    assert m["sampler"] == SamplerSettings(seed=7, **TINY).as_dict() and m["sampler"]["init"] == "map"
+    init = m["init"]
+    assert init["method"] == "map" and len(init["logp"]) == 2 and init["logp"][0] >= init["logp"][1]
+    assert 1 <= init["distinct_modes"] <= 2
 
 
 def test_inference_data_layout(tiny_fit):

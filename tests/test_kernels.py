@@ -30,6 +30,9 @@ def random_params(rng, nu=6.0) -> Params:
                   chol=jnp.asarray(chol), log_scale=jnp.asarray(rng.normal(0, 0.3, (O, D))), nu=jnp.asarray(nu))
 
 
+MEAS_SD = np.array([0.0, 0.2, 0.05])
+
+
 def joint_transition(p: Params, ptrans: np.ndarray) -> np.ndarray:
     """Explicit (T, K, K) joint matrix, k = policy * O + other: Q[o, o'] * Ptrans[o', p, p']."""
     A = np.zeros((ptrans.shape[0], P * O, P * O))
@@ -81,14 +84,14 @@ def test_emission_matches_scipy_including_missing_columns(family):
     y = rng.normal(size=(4, D))
     lag = rng.normal(size=(4, D))
     for cols in (np.arange(D), np.array([0, 2])):
-        got = np.asarray(emission_logpdf(p, jnp.asarray(y[:, cols]), jnp.asarray(lag), cols, family))
+        got = np.asarray(emission_logpdf(p, jnp.asarray(y[:, cols]), jnp.asarray(lag), cols, family, MEAS_SD))
         for t in range(4):
             for pp in range(P):
                 for o in range(O):
                     s = np.exp(np.asarray(p.log_scale)[o])
                     mean = np.asarray(p.mean)[pp] + np.asarray(p.shift)[o] + np.asarray(p.ar_coef) * lag[t]
                     L = np.diag(s) @ np.asarray(p.chol)[pp]
-                    cov = (L @ L.T)[np.ix_(cols, cols)]
+                    cov = (L @ L.T + np.diag(MEAS_SD ** 2))[np.ix_(cols, cols)]
                     dist = stats.multivariate_t(mean[cols], cov, df=5.0) if family == "student_t" \
                         else stats.multivariate_normal(mean[cols], cov)
                     assert got[t, pp, o] == pytest.approx(dist.logpdf(y[t, cols]), rel=1e-10)
@@ -168,7 +171,7 @@ def test_naive_log_space_scan_has_nan_gradients_where_ours_is_finite():
 
 
 def test_small_linear_algebra_matches_numpy():
-    from regimecast.kernels import small_cholesky, sub_cholesky, tril_inverse
+    from regimecast.kernels import small_cholesky, state_cholesky, tril_inverse
 
     rng = np.random.default_rng(6)
     A = rng.normal(size=(4, 7, 7))
@@ -176,9 +179,15 @@ def test_small_linear_algebra_matches_numpy():
     L = np.linalg.cholesky(S)
     np.testing.assert_allclose(np.asarray(small_cholesky(jnp.asarray(S))), L, atol=1e-12)
     np.testing.assert_allclose(np.asarray(tril_inverse(jnp.asarray(L))), np.linalg.inv(L), atol=1e-12)
-    cols = np.array([0, 3, 5])
-    np.testing.assert_allclose(np.asarray(sub_cholesky(jnp.asarray(L), cols)),
-                               np.linalg.cholesky(S[:, cols][:, :, cols]), atol=1e-12)
+    p = random_params(rng)
+    m = np.array([0.0, 0.3, 0.1])
+    for cols in (np.array([0, 1, 2]), np.array([0, 2]), np.array([1, 2])):
+        got = np.asarray(state_cholesky(p, cols, m))                                            # (P, O, n, n)
+        for pp in range(P):
+            for o in range(O):
+                s = np.exp(np.asarray(p.log_scale)[o])
+                cov = np.diag(s) @ np.asarray(p.chol)[pp] @ np.asarray(p.chol)[pp].T @ np.diag(s) + np.diag(m**2)
+                np.testing.assert_allclose(got[pp, o], np.linalg.cholesky(cov[np.ix_(cols, cols)]), atol=1e-12)
 
 
 def test_no_lapack_custom_calls_in_batched_posterior_kernels(model_bundle):

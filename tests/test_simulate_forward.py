@@ -36,7 +36,8 @@ def params(rng, nu=8.0) -> Params:
 SPEC = ForwardSpec(center=np.array([0.0, 0.0, 3.0]), level_rule=np.array([LEVEL_DIFF, LEVEL_LOG_RETURN, LEVEL_EXP]),
                    cov_kind=np.array([COV_DRAWDOWN, COV_OBSERVED, COV_FIXED]), cov_col=np.array([1, 2, 0]),
                    cov_window=np.array([4, 1, 1]), cov_center=np.array([0.0, 3.0, 0.0]),
-                   cov_scale=np.array([0.1, 0.5, 1.0]), cov_fixed=np.array([0.0, 0.0, 0.7]))
+                   cov_scale=np.array([0.1, 0.5, 1.0]), cov_fixed=np.array([0.0, 0.0, 0.7]),
+                   meas_sd=np.array([1.0, 0.0, 0.0]))
 WINDOW = np.array([[4.0, 100.0, 20.0], [4.1, 120.0, 22.0], [4.2, 110.0, 25.0], [4.3, 90.0, 30.0]])
 ORIGIN = Origin(obs=np.array([0.1, -20.0, np.log(30.0)]), level=WINDOW[-1], window=WINDOW)
 
@@ -78,7 +79,7 @@ def test_one_step_frequencies_and_moments_match_the_model(family):
     lag = np.array([0.0, 0.0, ORIGIN.obs[2] - 3.0])
     mean = np.asarray(p.mean)[p1] + np.asarray(p.shift)[o1] + np.asarray(p.ar_coef) * lag + SPEC.center
     s = np.exp(np.asarray(p.log_scale)[o1])
-    cov = np.diag(s) @ np.asarray(p.chol)[p1] @ np.asarray(p.chol)[p1].T @ np.diag(s)
+    cov = np.diag(s) @ np.asarray(p.chol)[p1] @ np.asarray(p.chol)[p1].T @ np.diag(s) + np.diag(SPEC.meas_sd ** 2)
     if family == "student_t":
         cov = cov * float(p.nu) / (float(p.nu) - 2)
     n = sel.sum()

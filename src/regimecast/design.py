@@ -23,6 +23,7 @@ class Design:
     covariates: (T, C) standardised covariates of month t-1, finite.
     patterns:   ((observed column indices, month indices), ...): months grouped by which
                 series enter the likelihood (observed and, for AR series, lag observed).
+    meas_sd:    (D,) sd of each publication's rounding error in model units (model file).
     """
 
     dates: pd.DatetimeIndex
@@ -34,6 +35,7 @@ class Design:
     covariate_names: tuple[str, ...]
     covariates: np.ndarray
     patterns: tuple[tuple[np.ndarray, np.ndarray], ...]
+    meas_sd: np.ndarray
 
     @property
     def n_months(self) -> int:
@@ -65,6 +67,7 @@ def build_design(config: ModelConfig, panel: Panel) -> Design:
         covariate_names=tuple(c.name for c in config.covariates), covariates=cov,
         patterns=tuple((np.array(k, dtype=int), np.array(v, dtype=int))
                        for k, v in sorted(patterns.items(), key=lambda kv: -len(kv[1]))),
+        meas_sd=np.array([specs[s].measurement_sd for s in obs]),
     )
 
 

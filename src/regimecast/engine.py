@@ -36,6 +36,7 @@ class FitResult:
     history: dict
     wall_time_s: float
     settings: SamplerSettings
+    init: dict
 
 
 class RegimeModel:
@@ -55,12 +56,12 @@ class RegimeModel:
 
     def fit(self, settings: SamplerSettings, thresholds: Thresholds, *, progressbar: bool = True) -> FitResult:
         """Sample the posterior; record diagnostics and the policy-history check."""
-        idata, wall = sample(self.model, settings, progressbar=progressbar)
+        idata, wall, init = sample(self.model, settings, progressbar=progressbar)
         idata = add_posterior_quantities(idata, self.config, structure(self.config, self.priors),
                                          inputs(self.design), self.design.dates)
         idata.add_groups(observed_data=self.design_dataset())
         diag = diagnostics_block(idata, free_names(self.model), thresholds)
-        return FitResult(idata, diag, policy_agreement(self.config, idata), wall, settings)
+        return FitResult(idata, diag, policy_agreement(self.config, idata), wall, settings, init)
 
     def design_dataset(self):
         """The observations as the model saw them (natural units, AR series uncentred)."""
@@ -87,6 +88,7 @@ class RegimeModel:
             "seed": fit.settings.seed,
             "sampler": fit.settings.as_dict(),
             "wall_time_s": round(fit.wall_time_s, 2),
+            "init": fit.init,
             "packages": runs.package_versions(),
             "diagnostics": fit.diagnostics,
             "policy_history": fit.history,

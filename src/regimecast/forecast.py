@@ -65,7 +65,7 @@ def forward_spec(config: ModelConfig, design: Design, panel: Panel) -> ForwardSp
                        level_rule=np.array([TRANSFORM_LEVEL[specs[s].transform] for s in obs]),
                        cov_kind=np.array(kind, int), cov_col=np.array(col, int), cov_window=np.array(window, int),
                        cov_center=np.array(center, float), cov_scale=np.array(scale, float),
-                       cov_fixed=np.array(fixed, float))
+                       cov_fixed=np.array(fixed, float), meas_sd=np.asarray(design.meas_sd, float))
 
 
 def _fixed_covariate(c: Covariate, specs: dict, panel: Panel, end: pd.Timestamp) -> float:

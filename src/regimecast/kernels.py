@@ -175,18 +175,46 @@ def small_cholesky(S: jnp.ndarray) -> jnp.ndarray:
     return jnp.stack(cols, axis=-1)
 
 
-def sub_cholesky(chol: jnp.ndarray, cols: np.ndarray) -> jnp.ndarray:
-    """Cholesky factor (P, n, n) of the covariance of the columns ``cols`` given the full factor
-    ``chol`` (P, D, D). A leading block is a plain slice; otherwise the factor of
-    ``chol[cols] chol[cols]'`` (the sub-covariance)."""
+def cholesky_add_diagonal(L: jnp.ndarray, j: int, v: float) -> jnp.ndarray:
+    """Cholesky factor of ``L L' + v^2 e_j e_j'`` from lower-triangular ``L`` (..., n, n): the
+    classic rank-one update (a sequence of rotations), which never forms ``L L'`` and so keeps
+    near-singular factors (extreme correlations, tiny sds) finite with finite gradients."""
+    n = L.shape[-1]
+    x = jnp.zeros(L.shape[:-1], L.dtype).at[..., j].set(v)                  # (..., n)
+    cols = [L[..., :, k] for k in range(n)]
+    for k in range(j, n):
+        lkk, xk = cols[k][..., k], x[..., k]
+        r = jnp.sqrt(lkk**2 + xk**2)
+        c, s = r / lkk, xk / lkk
+        below = jnp.arange(n) > k
+        newcol = jnp.where(below, (cols[k] + s[..., None] * x) / c[..., None], 0.0)
+        newcol = newcol + jnp.where(jnp.arange(n) == k, r[..., None], 0.0)
+        x = jnp.where(below, c[..., None] * x - s[..., None] * newcol, 0.0)
+        cols[k] = newcol
+    return jnp.stack(cols, axis=-1)
+
+
+def state_cholesky(params: Params, cols: np.ndarray, meas_sd: np.ndarray | None = None) -> jnp.ndarray:
+    """Cholesky factor (P, O, n, n) of the emission scale matrix of the columns ``cols`` in
+    every joint state: diag(s_o) L_p L_p' diag(s_o) + diag(meas_sd^2), restricted to ``cols``
+    (the marginal of the observed columns of a month with missing values). ``meas_sd`` (D,)
+    is static data (the publications' rounding), added by rank-one updates."""
     n = len(cols)
+    full = params.chol[:, None] * jnp.exp(params.log_scale)[None, :, :, None]     # (P, O, D, D) lower
     if np.array_equal(cols, np.arange(n)):
-        return chol[..., :n, :n]
-    rows = chol[..., cols, :]
-    return small_cholesky(rows @ jnp.swapaxes(rows, -1, -2))
+        L = full[..., :n, :n]
+    else:
+        rows = full[..., cols, :]
+        L = small_cholesky(rows @ jnp.swapaxes(rows, -1, -2))
+    if meas_sd is not None:
+        for i, c in enumerate(cols):
+            if meas_sd[c] > 0:
+                L = cholesky_add_diagonal(L, i, float(meas_sd[c]))
+    return L
 
 
-def emission_logpdf(params: Params, y: jnp.ndarray, lag: jnp.ndarray, cols: np.ndarray, family: str) -> jnp.ndarray:
+def emission_logpdf(params: Params, y: jnp.ndarray, lag: jnp.ndarray, cols: np.ndarray, family: str,
+                    meas_sd: np.ndarray | None = None) -> jnp.ndarray:
     """log p(y_t | policy p, combination o) over the observed columns ``cols``.
 
     ``y`` (Tg, n) observed values of those columns, ``lag`` (Tg, D) AR lags (centred);
@@ -196,13 +224,10 @@ def emission_logpdf(params: Params, y: jnp.ndarray, lag: jnp.ndarray, cols: np.n
     n = len(cols)
     mean = params.mean[None, :, None, cols] + params.shift[None, None, :, cols] \
         + (params.ar_coef[cols] * lag[:, cols])[:, None, None, :]            # (Tg, P, O, n)
-    s = jnp.exp(params.log_scale[:, cols])                                   # (O, n)
-    L = sub_cholesky(params.chol, cols)
-    r = (y[:, None, None, :] - mean) / s[None, None]
-    Linv = tril_inverse(L)
-    z = jnp.einsum("pij,tpoj->tpoi", Linv, r)
+    L = state_cholesky(params, cols, meas_sd)                                # (P, O, n, n)
+    z = jnp.einsum("poij,tpoj->tpoi", tril_inverse(L), y[:, None, None, :] - mean)
     maha = jnp.sum(z**2, axis=-1)                                            # (Tg, P, O)
-    logdet = jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), -1)[:, None] + jnp.sum(params.log_scale[:, cols], -1)[None]
+    logdet = jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), -1)      # (P, O)
     if family == "normal":
         return -0.5 * n * jnp.log(2 * jnp.pi) - logdet[None] - 0.5 * maha
     nu = params.nu
@@ -217,6 +242,7 @@ class Inputs(NamedTuple):
     ar_lag: np.ndarray       # (T, D)
     covariates: np.ndarray   # (T, C) lagged, standardised
     patterns: tuple          # ((cols, months), ...)
+    meas_sd: np.ndarray | None = None   # (D,) publication rounding sd per series, model units
 
 
 def loglik_matrix(params: Params, data: Inputs, family: str) -> jnp.ndarray:
@@ -226,7 +252,8 @@ def loglik_matrix(params: Params, data: Inputs, family: str) -> jnp.ndarray:
     lag = np.nan_to_num(data.ar_lag)
     for cols, months in data.patterns:
         if len(cols):
-            out = out.at[months].set(emission_logpdf(params, data.y[np.ix_(months, cols)], lag[months], cols, family))
+            out = out.at[months].set(emission_logpdf(params, data.y[np.ix_(months, cols)], lag[months], cols, family,
+                                                                 data.meas_sd))
     return out
 
 

@@ -66,7 +66,7 @@ def structure(config: ModelConfig, priors: PriorSet) -> Structure:
 
 
 def inputs(design: Design) -> Inputs:
-    return Inputs(design.y, design.ar_lag, design.covariates, design.patterns)
+    return Inputs(design.y, design.ar_lag, design.covariates, design.patterns, design.meas_sd)
 
 
 def coords(config: ModelConfig, design: Design, priors: PriorSet) -> dict[str, list]:

@@ -100,6 +100,7 @@ class ForwardSpec(NamedTuple):
     cov_window: (C,) int, drawdown window in months (ignored for other kinds)
     cov_center, cov_scale: (C,) standardisation; cov_fixed: (C,) standardised value of a
                 covariate whose source is not simulated (held at its last value)
+    meas_sd:    (D,) publication rounding sd added to each observation (None: none)
     """
 
     center: np.ndarray
@@ -110,6 +111,7 @@ class ForwardSpec(NamedTuple):
     cov_center: np.ndarray
     cov_scale: np.ndarray
     cov_fixed: np.ndarray
+    meas_sd: np.ndarray | None = None
 
 
 class Origin(NamedTuple):
@@ -192,7 +194,10 @@ def simulate_forward(key: jax.Array, params: Params, probs0: jnp.ndarray, origin
     P, O = probs0.shape
     D = params.mean.shape[1]
     pr = jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
-    k0, ku, kz, kg = jax.random.split(key, 4)
+    k0, ku, kz, kg, km = jax.random.split(key, 5)
+    floor_cols = np.flatnonzero(spec.meas_sd > 0) if spec.meas_sd is not None else np.zeros(0, int)
+    floor = jnp.zeros(D, dtype).at[floor_cols].set(jnp.asarray(spec.meas_sd[floor_cols] if len(floor_cols) else [], dtype))
+    zm = jax.random.normal(km, (horizon, n_paths, len(floor_cols)), dtype)
     first = inverse_cdf(jnp.broadcast_to(jnp.asarray(probs0, dtype).ravel(), (n_paths, P * O)),
                         jax.random.uniform(k0, (n_paths,), dtype))
     u = jax.random.uniform(ku, (horizon, 2, n_paths), dtype)
@@ -217,7 +222,7 @@ def simulate_forward(key: jax.Array, params: Params, probs0: jnp.ndarray, origin
 
     def step(carry, inp):
         p, o, obs_prev, level_prev, window = carry
-        u_t, z_t, mix_t = inp
+        u_t, z_t, mix_t, zm_t = inp
         x = forward_covariates(spec, obs_prev, window, win_cols).astype(dtype)
         o_new = draw_index(q_cdf[o], u_t[0])
         not_stay = 1 - jax.nn.one_hot(p, P, dtype=dtype)
@@ -226,7 +231,10 @@ def simulate_forward(key: jax.Array, params: Params, probs0: jnp.ndarray, origin
         # L_p z for every p as one dense (N, D) x (D, P*D) product, then pick p: cheaper on
         # CPU and GPU than gathering a (D, D) factor per path
         lz = (z_t @ chol_all.T).reshape(-1, P, D)
-        eps = jnp.take_along_axis(lz, p_new[:, None, None], axis=1)[:, 0] * scale_o[o_new] * mix_t[:, None]
+        eps = jnp.take_along_axis(lz, p_new[:, None, None], axis=1)[:, 0] * scale_o[o_new]
+        if len(floor_cols):
+            eps = eps.at[:, floor_cols].add(floor[floor_cols] * zm_t)
+        eps = eps * mix_t[:, None]
         obs = mean_k[p_new * O + o_new] + ar * (obs_prev - center) + eps + center
         level = integrate(level_prev, obs, spec.level_rule)
         window = jnp.concatenate([window[:, 1:], level[:, None, win_cols]], axis=1)
@@ -235,5 +243,5 @@ def simulate_forward(key: jax.Array, params: Params, probs0: jnp.ndarray, origin
     init = (first // O, first % O, jnp.broadcast_to(jnp.asarray(origin.obs, dtype), (n_paths, D)),
             jnp.broadcast_to(jnp.asarray(origin.level, dtype), (n_paths, D)),
             jnp.broadcast_to(jnp.asarray(origin.window[:, win_cols], dtype), (n_paths, origin.window.shape[0], len(win_cols))))
-    _, (levels, pol, oth) = jax.lax.scan(step, init, (u, z, mix))
+    _, (levels, pol, oth) = jax.lax.scan(step, init, (u, z, mix, zm))
     return jnp.swapaxes(levels, 0, 1), pol.T, oth.T

@@ -46,6 +46,7 @@ class SeriesSpec:
     asset: bool
     minus: str | None = None
     optional: bool = False
+    measurement_sd: float = 0.0   # sd of the publication's rounding error, in model units
 
     @property
     def takes_log(self) -> bool:
@@ -66,7 +67,7 @@ _STR_KEYS = ("name", "fred_id", "label", "role", "aggregation", "transform", "ki
              "units_raw", "units")
 _ENUMS = {"role": ROLES, "aggregation": AGGREGATIONS, "transform": TRANSFORMS, "kind": KINDS,
           "source": SOURCES}
-_SERIES_KEYS = frozenset((*_STR_KEYS, "asset", "minus", "optional"))
+_SERIES_KEYS = frozenset((*_STR_KEYS, "asset", "minus", "optional", "measurement_sd"))
 _SAMPLE_KEYS = frozenset(("start", "min_months", "max_lag_months"))
 
 
@@ -108,6 +109,9 @@ def _parse_one(file: object, i: int, table: Any) -> SeriesSpec:
     for key in ("asset", "optional"):
         if key in t and not isinstance(t[key], bool):
             raise ConfigError(file, f"{p}.{key}", t[key], "expected true or false")
+    msd = t.get("measurement_sd", 0.0)
+    if isinstance(msd, bool) or not isinstance(msd, (int, float)) or not msd >= 0 or msd == float("inf"):
+        raise ConfigError(file, f"{p}.measurement_sd", msd, "expected a finite number >= 0 (model units)")
     minus = t.get("minus")
     if minus is not None and (not isinstance(minus, str) or not _ID_RE.match(minus)
                               or minus == t["fred_id"]):
@@ -116,7 +120,8 @@ def _parse_one(file: object, i: int, table: Any) -> SeriesSpec:
     return SeriesSpec(name=t["name"], fred_id=t["fred_id"], label=t["label"], role=t["role"],
                       aggregation=t["aggregation"], transform=t["transform"], kind=t["kind"],
                       source=t["source"], units_raw=t["units_raw"], units=t["units"],
-                      asset=t["asset"], minus=minus, optional=t.get("optional", False))
+                      asset=t["asset"], minus=minus, optional=t.get("optional", False),
+                      measurement_sd=float(msd))
 
 
 def parse_series(file: object, tables: Any) -> tuple[SeriesSpec, ...]:
