@@ -13,6 +13,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend.random import threefry2x32_p
+from jax.scipy.special import ndtri
 
 from regimecast.kernels import Params, policy_transition
 
@@ -89,6 +91,152 @@ TRANSFORM_LEVEL = {"diff": LEVEL_DIFF, "log_diff_pct": LEVEL_LOG_RETURN, "log": 
                    "yoy_pct": LEVEL_IS_OBS, "level": LEVEL_IS_OBS}
 # Covariate kinds of the forward simulation.
 COV_DRAWDOWN, COV_OBSERVED, COV_FIXED = 0, 1, 2
+
+
+
+# ------------------------------------------------------------------------------------------
+# Random numbers for the forward simulation: exact samplers that vectorise well on CPU.
+# ------------------------------------------------------------------------------------------
+
+
+def _canonical(dtype) -> np.dtype:
+    """The float dtype JAX actually uses for ``dtype`` (float64 becomes float32 without x64)."""
+    return jnp.zeros((), dtype).dtype
+
+
+def _random_bits(key: jax.Array, n: int, dtype) -> jnp.ndarray:
+    """``n`` uniform random words (n,) as wide as ``dtype`` (uint32 for float32, uint64 for
+    float64), a deterministic function of ``key``.
+
+    For a threefry key and 32-bit words this keeps both 32-bit outputs of each threefry hash:
+    the words are those of ``jax.random.bits(key, (ceil(n/2),), uint64)`` (the high halves
+    first, then the low halves). ``jax.random.bits`` with 32-bit words under the default
+    partitionable threefry hashes one counter per word and XORs the two outputs, twice the work
+    for the same quality. Other key implementations and 64-bit words use ``jax.random.bits``."""
+    width = _canonical(dtype).itemsize
+    if width == 8:
+        return jax.random.bits(key, (n,), jnp.uint64)
+    if str(jax.random.key_impl(key)) != "threefry2x32":
+        return jax.random.bits(key, (n,), jnp.uint32)
+    k1, k2 = jax.random.key_data(key)
+    m = (n + 1) // 2
+    hi, lo = threefry2x32_p.bind(k1, k2, jnp.zeros(m, jnp.uint32), jax.lax.iota(jnp.uint32, m))
+    return jnp.concatenate([hi, lo])[:n]
+
+
+def _unit_interval(bits: jnp.ndarray, dtype) -> jnp.ndarray:
+    """Uniforms on [0, 1) from random words, as ``jax.random.uniform`` makes them: the top
+    mantissa-many bits of each word as the mantissa of a float in [1, 2), minus one."""
+    dt = _canonical(dtype)
+    nbits = bits.dtype.itemsize * 8
+    fdt = np.dtype(np.float32 if nbits == 32 else np.float64)
+    one = np.array(1.0, fdt).view(bits.dtype)
+    shifted = jax.lax.shift_right_logical(bits, jnp.asarray(nbits - np.finfo(fdt).nmant, bits.dtype))
+    return (jax.lax.bitcast_convert_type(shifted | one, fdt) - 1.0).astype(dt)
+
+
+def _unit_interval_open(bits: jnp.ndarray, dtype) -> jnp.ndarray:
+    """Uniforms on (0, 1] from random words: (word + 1/2) / 2^bits rounded to ``dtype``.
+    Bounded away from zero by 2^-(bits+1) (not by the mantissa's 2^-24), which keeps the tails
+    of ``-log u`` (Box-Muller radius, rejection tests) out to 2^-33 for float32."""
+    dt = _canonical(dtype)
+    nbits = bits.dtype.itemsize * 8
+    return (bits.astype(dt) + dt.type(0.5)) * dt.type(0.5 ** nbits)
+
+
+def _uniform(key: jax.Array, shape: tuple[int, ...], dtype) -> jnp.ndarray:
+    """Standard uniforms on [0, 1) of ``shape`` (same construction as ``jax.random.uniform``,
+    cheaper words: see :func:`_random_bits`)."""
+    n = int(np.prod(shape, dtype=np.int64))
+    return _unit_interval(_random_bits(key, n, dtype), dtype).reshape(shape)
+
+
+def _normal_from_bits(bits: jnp.ndarray, dtype) -> jnp.ndarray:
+    """Standard normals from random words by inversion, one word per normal: the top bit is
+    the sign, the other bits give p = (k + 1/2) / 2^bits in (0, 1/2), and |z| = -Phi^-1(p).
+    Exact for exact p; p >= 2^-33 keeps the float32 tails to 6.3 sd (``jax.random.normal``,
+    erf_inv of a float32 uniform, stops near 5.4). Box-Muller needs sin and cos, which XLA on
+    CPU evaluates several times slower than this inversion."""
+    dt = _canonical(dtype)
+    nbits = bits.dtype.itemsize * 8
+    low = bits & jnp.asarray((1 << (nbits - 1)) - 1, bits.dtype)
+    neg_abs = ndtri((low.astype(dt) + dt.type(0.5)) * dt.type(0.5 ** nbits))     # <= 0
+    return jnp.where(bits >> jnp.asarray(nbits - 1, bits.dtype) == 0, neg_abs, -neg_abs)
+
+
+def _normal(key: jax.Array, shape: tuple[int, ...], dtype) -> jnp.ndarray:
+    """Standard normals of ``shape``: :func:`_normal_from_bits` of :func:`_random_bits`."""
+    n = int(np.prod(shape, dtype=np.int64))
+    return _normal_from_bits(_random_bits(key, n, dtype), dtype).reshape(shape)
+
+
+def _gamma_candidates(key: jax.Array, a: jnp.ndarray, n: int, dtype) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """One Marsaglia-Tsang (2000) round for n elements: candidate values (n,) and whether each
+    is accepted. Given acceptance a candidate is exactly Gamma(a, 1); requires a >= 1."""
+    dt = _canonical(dtype)
+    d = a - dt.type(1.0 / 3.0)
+    c = jax.lax.rsqrt(dt.type(9.0) * d)
+    bits = _random_bits(key, 2 * n, dt)
+    x = _normal_from_bits(bits[:n], dt)
+    log_u = jnp.log(_unit_interval_open(bits[n:], dt))
+    v = 1.0 + c * x
+    pos = v > 0
+    v3 = jnp.where(pos, v * v * v, 1.0)
+    accept = pos & (log_u < 0.5 * x * x + d - d * v3 + d * jnp.log(v3))
+    return d * v3, accept
+
+
+def _run_once_if(pred: jnp.ndarray, fn, x):
+    """``fn(x)`` where ``pred`` else ``x``. A one-trip ``while_loop`` rather than ``lax.cond``:
+    under ``vmap`` a cond with a batched predicate runs both branches for every member, this
+    runs ``fn`` only when some member needs it."""
+    return jax.lax.while_loop(lambda c: c[0], lambda c: (jnp.zeros_like(c[0]), fn(c[1])), (pred, x))[1]
+
+
+def _gamma(key: jax.Array, a, shape: tuple[int, ...], dtype) -> jnp.ndarray:
+    """Exact Gamma(a, 1) draws of ``shape`` for a scalar shape parameter ``a`` > 0.
+
+    Marsaglia-Tsang rejection sampling vectorised over the whole array, for a >= 1 (the
+    model's a = nu / 2 > 1 since nu > 2). Every element gets a candidate in one bulk round;
+    rounds then repeat only while some element is still rejected. A repeat round draws fresh
+    candidates (key folded with the round counter) for a slice of ``ceil(n / 8)`` elements,
+    and the accepted ones fill the still-rejected elements in order. Each element thus takes the
+    first accepted candidate of an i.i.d. sequence of Marsaglia-Tsang proposals, and which
+    candidate fills which element depends only on the accept/reject pattern, never on the
+    values: every element is exactly Gamma(a, 1), independently. (Rejection is under 5% for
+    a >= 1, so one repeat round nearly always suffices.)
+
+    For a < 1 the standard boost: Gamma(a) = Gamma(a + 1) * U^(1/a), U uniform independent.
+    """
+    dt = _canonical(dtype)
+    a = jnp.asarray(a, dt)
+    n = int(np.prod(shape, dtype=np.int64))
+    boost = a < 1.0
+    a1 = jnp.where(boost, a + 1.0, a)
+    k0, kr, kb = jax.random.split(key, 3)
+    value, accept = _gamma_candidates(k0, a1, n, dt)
+
+    m = max(-(-n // 8), 1)
+
+    def cond(c):
+        return jnp.any(~c[2])
+
+    def body(c):
+        i, value, accept = c
+        cand, ok = _gamma_candidates(jax.random.fold_in(kr, i), a1, m, dt)
+        need = ~accept
+        # the j-th still-rejected element takes the j-th accepted candidate of this round
+        rank_need = jnp.cumsum(need) - 1
+        rank_ok = jnp.cumsum(ok) - 1
+        src = jnp.full(m, m, jnp.int32).at[jnp.where(ok, rank_ok, m)].set(jnp.arange(m, dtype=jnp.int32), mode="drop")
+        take = need & (rank_need < jnp.sum(ok))
+        idx = jnp.where(take, rank_need, 0)
+        value = jnp.where(take, cand[src[jnp.clip(idx, 0, m - 1)]], value)
+        return i + 1, value, accept | take
+
+    _, value, _ = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.uint32), value, accept))
+    value = _run_once_if(boost, lambda v: v * _unit_interval_open(_random_bits(kb, n, dt), dt) ** (1.0 / a), value)
+    return value.reshape(shape)
 
 
 class ForwardSpec(NamedTuple):
@@ -178,6 +326,34 @@ def policy_row(params: Params, p: jnp.ndarray, o: jnp.ndarray, x: jnp.ndarray) -
     return jax.nn.softmax(logits, axis=-1)
 
 
+
+def _draw_softmax(logits: jnp.ndarray, u: jnp.ndarray) -> jnp.ndarray:
+    """Categorical draw by inversion from unnormalised log-probabilities ``logits`` (N, K) and
+    uniforms ``u`` (N,): index = #{j : sum_{i<=j} w_i < u * sum_i w_i}, w = exp(logits - max).
+    Same law as inverting ``cumsum(softmax(logits))``; the prefix sums are unrolled over the
+    (small, static) K columns, cheaper on CPU than ``jnp.cumsum``'s scan."""
+    w = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
+    K = logits.shape[-1]
+    cum = [w[:, 0]]
+    for j in range(1, K):
+        cum.append(cum[-1] + w[:, j])
+    target = u * cum[-1]
+    return jnp.sum(jnp.stack([target > c for c in cum[:-1]] + [jnp.zeros(u.shape, bool)], axis=-1), axis=-1)
+
+
+def _tril_matvec(lt: jnp.ndarray, z: jnp.ndarray, D: int) -> jnp.ndarray:
+    """Row-wise L z for lower-triangular L given by its ``np.tril_indices(D)`` entries ``lt``
+    (N, D(D+1)/2) and vectors ``z`` (N, D): elementwise multiply-adds, no batched matmul."""
+    rows, k = [], 0
+    for i in range(D):
+        acc = lt[:, k] * z[:, 0]
+        for j in range(1, i + 1):
+            acc = acc + lt[:, k + j] * z[:, j]
+        rows.append(acc)
+        k += i + 1
+    return jnp.stack(rows, axis=1)
+
+
 def simulate_forward(key: jax.Array, params: Params, probs0: jnp.ndarray, origin: Origin, spec: ForwardSpec,
                      n_paths: int, horizon: int, family: str, dtype=jnp.float32):
     """Joint forward paths for one posterior draw.
@@ -197,20 +373,21 @@ def simulate_forward(key: jax.Array, params: Params, probs0: jnp.ndarray, origin
     k0, ku, kz, kg, km = jax.random.split(key, 5)
     floor_cols = np.flatnonzero(spec.meas_sd > 0) if spec.meas_sd is not None else np.zeros(0, int)
     floor = jnp.zeros(D, dtype).at[floor_cols].set(jnp.asarray(spec.meas_sd[floor_cols] if len(floor_cols) else [], dtype))
-    zm = jax.random.normal(km, (horizon, n_paths, len(floor_cols)), dtype)
+    zm = _normal(km, (horizon, n_paths, len(floor_cols)), dtype)
     first = inverse_cdf(jnp.broadcast_to(jnp.asarray(probs0, dtype).ravel(), (n_paths, P * O)),
-                        jax.random.uniform(k0, (n_paths,), dtype))
-    u = jax.random.uniform(ku, (horizon, 2, n_paths), dtype)
-    z = jax.random.normal(kz, (horizon, n_paths, D), dtype)
+                        _uniform(k0, (n_paths,), dtype))
+    u = _uniform(ku, (horizon, 2, n_paths), dtype)
+    z = _normal(kz, (horizon, n_paths, D), dtype)
     if family == "student_t":
-        mix = jnp.sqrt(pr.nu / (2.0 * jax.random.gamma(kg, pr.nu / 2.0, (horizon, n_paths), dtype)))
+        mix = jnp.sqrt(pr.nu / (2.0 * _gamma(kg, pr.nu / 2.0, (horizon, n_paths), dtype)))
     else:
         mix = jnp.ones((horizon, n_paths), dtype)
     # tables over the joint state k = p * O + o, gathered once per step
     eye = jnp.eye(P, dtype=dtype)
     base = (pr.switch[None] + pr.enter[:, None, :]) * (1 - eye) + pr.stay[:, :, None] * eye      # (O, P_from, P_to)
     mean_k = (pr.mean[:, None, :] + pr.shift[None, :, :]).reshape(P * O, D)
-    chol_all = pr.chol.reshape(P * D, D)                                                         # rows of every L_p
+    ti, tj = np.tril_indices(D)
+    chol_tril = pr.chol[:, ti, tj]                                                               # (P, D(D+1)/2)
     q_cdf = jnp.cumsum(pr.q_other, axis=-1)
     center = jnp.asarray(spec.center, dtype)
     ar = jnp.where(pr.ar_coef != 0, pr.ar_coef, 0.0)
@@ -227,11 +404,10 @@ def simulate_forward(key: jax.Array, params: Params, probs0: jnp.ndarray, origin
         o_new = draw_index(q_cdf[o], u_t[0])
         not_stay = 1 - jax.nn.one_hot(p, P, dtype=dtype)
         logits = base[o_new, p] + (x @ pr.covariate_effect.T) * not_stay
-        p_new = draw_index(jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1), u_t[1])
-        # L_p z for every p as one dense (N, D) x (D, P*D) product, then pick p: cheaper on
-        # CPU and GPU than gathering a (D, D) factor per path
-        lz = (z_t @ chol_all.T).reshape(-1, P, D)
-        eps = jnp.take_along_axis(lz, p_new[:, None, None], axis=1)[:, 0] * scale_o[o_new]
+        p_new = _draw_softmax(logits, u_t[1])
+        # L_p z for the path's own p: gather the lower triangle of L_p, multiply-add
+        lt = chol_tril[p_new]                                                  # (N, D(D+1)/2)
+        eps = _tril_matvec(lt, z_t, D) * scale_o[o_new]
         if len(floor_cols):
             eps = eps.at[:, floor_cols].add(floor[floor_cols] * zm_t)
         eps = eps * mix_t[:, None]
