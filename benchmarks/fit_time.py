@@ -26,6 +26,7 @@ def main() -> None:
     ap.add_argument("--backends", nargs="+", default=["nutpie", "numpyro"])
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "fred"))
     ap.add_argument("--end", default=None)
+    ap.add_argument("--mass-matrix", default="low_rank", choices=["diag", "low_rank"])
     a = ap.parse_args()
 
     from regimecast.config import load_model_config
@@ -46,7 +47,8 @@ def main() -> None:
         rm = RegimeModel(cfg, pri, panel)
         t0 = time.perf_counter()
         idata, wall, _ = sample(rm.model, SamplerSettings(seed=a.seed, backend=backend, chains=a.chains,
-                                                       draws=a.draws, tune=a.tune), progressbar=False)
+                                                       draws=a.draws, tune=a.tune, mass_matrix=a.mass_matrix),
+                                  progressbar=False)
         walls[backend] = wall
         steps = idata.sample_stats["n_steps"].values.sum() if "n_steps" in idata.sample_stats else float("nan")
         d = diagnostics_block(idata, free_names(rm.model), th)

@@ -90,7 +90,8 @@ def reproduce_command(run: runs.Run) -> str:
     f = m.get("forecast", {}).get("settings", {})
     fit = (f"regimecast fit --model {m['model']['file']} --priors {m['priors']['file']} --data-dir {m['data']['dir']} "
            f"--end {m['data']['end']} --seed {s['seed']} --chains {s['chains']} --draws {s['draws']} "
-           f"--tune {s['tune']} --backend {s['backend']}")
+           f"--tune {s['tune']} --backend {s['backend']} --mass-matrix {s.get('mass_matrix', 'diag')} "
+           f"--init {s.get('init', 'jitter')}")
     fc = (f"regimecast forecast RUN --horizon {f.get('horizon')} --paths {f.get('paths')} "
           f"--max-draws {f.get('max_draws')} --seed {f.get('seed')}") if f else "regimecast forecast RUN"
     return f"{fit}\n{fc}\nregimecast report RUN"

@@ -11,6 +11,7 @@ import pymc as pm
 
 BACKENDS = ("numpyro", "nutpie")
 INITS = ("map", "jitter")
+MASS_MATRICES = ("diag", "low_rank")
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,14 @@ class SamplerSettings:
     init: str = "map"            # "map": every chain starts at the best of map_restarts local modes
     map_restarts: int = 4        # "jitter": PyMC's initial point with a U(-1, 1) jitter per chain
     map_maxiter: int = 3000
+    mass_matrix: str = "low_rank"  # nutpie: "low_rank" adapts diagonal + low-rank (nutpie's
+                                   # low_rank_modified_mass_matrix), "diag" a diagonal only
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"sampler backend {self.backend!r}: must be one of {', '.join(BACKENDS)}")
+        if self.mass_matrix not in MASS_MATRICES:
+            raise ValueError(f"mass_matrix {self.mass_matrix!r}: must be one of {', '.join(MASS_MATRICES)}")
         if self.init not in INITS:
             raise ValueError(f"sampler init {self.init!r}: must be one of {', '.join(INITS)}")
         for k in ("chains", "draws", "tune", "map_restarts", "map_maxiter"):
@@ -70,7 +75,8 @@ def sample(model: pm.Model, settings: SamplerSettings, *, progressbar: bool = Tr
         compiled = nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax", **kw)
         idata = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
                               seed=settings.seed, target_accept=settings.target_accept,
-                              progress_bar=progressbar, save_warmup=False)
+                              progress_bar=progressbar, save_warmup=False,
+                              low_rank_modified_mass_matrix=settings.mass_matrix == "low_rank")
     return idata, time.perf_counter() - t0, init_report
 
 

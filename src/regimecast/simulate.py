@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.extend.random import threefry2x32_p
-from jax.scipy.special import ndtri
 
 from regimecast.kernels import Params, policy_transition
 
@@ -137,8 +136,8 @@ def _unit_interval(bits: jnp.ndarray, dtype) -> jnp.ndarray:
 
 def _unit_interval_open(bits: jnp.ndarray, dtype) -> jnp.ndarray:
     """Uniforms on (0, 1] from random words: (word + 1/2) / 2^bits rounded to ``dtype``.
-    Bounded away from zero by 2^-(bits+1) (not by the mantissa's 2^-24), which keeps the tails
-    of ``-log u`` (Box-Muller radius, rejection tests) out to 2^-33 for float32."""
+    Bounded away from zero by 2^-(bits+1), not by the mantissa's 2^-24: the fine grid near zero
+    is what ``log u`` and ``u^(1/a)`` (rejection tests, the a < 1 boost) are sensitive to."""
     dt = _canonical(dtype)
     nbits = bits.dtype.itemsize * 8
     return (bits.astype(dt) + dt.type(0.5)) * dt.type(0.5 ** nbits)
@@ -153,15 +152,21 @@ def _uniform(key: jax.Array, shape: tuple[int, ...], dtype) -> jnp.ndarray:
 
 def _normal_from_bits(bits: jnp.ndarray, dtype) -> jnp.ndarray:
     """Standard normals from random words by inversion, one word per normal: the top bit is
-    the sign, the other bits give p = (k + 1/2) / 2^bits in (0, 1/2), and |z| = -Phi^-1(p).
-    Exact for exact p; p >= 2^-33 keeps the float32 tails to 6.3 sd (``jax.random.normal``,
-    erf_inv of a float32 uniform, stops near 5.4). Box-Muller needs sin and cos, which XLA on
-    CPU evaluates several times slower than this inversion."""
+    the sign, the next mantissa-many bits give m = (k + 1/2) 2^-nmant in (0, 1) (midpoints
+    of the float grid, so no atom at zero), and |z| = sqrt(2) erf^-1(m). This is how
+    ``jax.random.normal`` makes normals (erf^-1 of a uniform on (-1, 1)), on a grid twice as
+    fine: float32 tails reach 5.42 sd (``jax.random.normal``: 5.2). Box-Muller would need sin
+    and cos, which XLA evaluates on CPU several times slower than this erf^-1."""
     dt = _canonical(dtype)
     nbits = bits.dtype.itemsize * 8
-    low = bits & jnp.asarray((1 << (nbits - 1)) - 1, bits.dtype)
-    neg_abs = ndtri((low.astype(dt) + dt.type(0.5)) * dt.type(0.5 ** nbits))     # <= 0
-    return jnp.where(bits >> jnp.asarray(nbits - 1, bits.dtype) == 0, neg_abs, -neg_abs)
+    fdt = np.dtype(np.float32 if nbits == 32 else np.float64)
+    nmant = np.finfo(fdt).nmant
+    one = np.array(1.0, fdt).view(bits.dtype)
+    k = jax.lax.shift_right_logical(jax.lax.shift_left(bits, jnp.asarray(1, bits.dtype)),
+                                    jnp.asarray(nbits - nmant, bits.dtype))
+    m = jax.lax.bitcast_convert_type(k | one, fdt) - fdt.type(1.0 - 0.5 ** (nmant + 1))   # (k + 1/2) 2^-nmant
+    mag = dt.type(np.sqrt(2.0)) * jax.lax.erf_inv(m.astype(dt))
+    return jnp.where(jax.lax.shift_right_logical(bits, jnp.asarray(nbits - 1, bits.dtype)) == 0, mag, -mag)
 
 
 def _normal(key: jax.Array, shape: tuple[int, ...], dtype) -> jnp.ndarray:
@@ -187,55 +192,78 @@ def _gamma_candidates(key: jax.Array, a: jnp.ndarray, n: int, dtype) -> tuple[jn
 
 
 def _run_once_if(pred: jnp.ndarray, fn, x):
-    """``fn(x)`` where ``pred`` else ``x``. A one-trip ``while_loop`` rather than ``lax.cond``:
-    under ``vmap`` a cond with a batched predicate runs both branches for every member, this
-    runs ``fn`` only when some member needs it."""
-    return jax.lax.while_loop(lambda c: c[0], lambda c: (jnp.zeros_like(c[0]), fn(c[1])), (pred, x))[1]
+    """``fn(x, flag)`` where ``pred`` else ``x`` (``flag`` is a uint32 that is 1 whenever the
+    result is used; fold it into any key ``fn`` draws with). A one-trip ``while_loop``, not
+    ``lax.cond``: under ``vmap`` a cond with a batched predicate runs both branches for every
+    member, this runs ``fn`` only when some member needs it. ``fn`` must use ``flag``: XLA would
+    otherwise hoist work that does not depend on the loop state out of the loop and run it
+    always."""
+    def body(c):
+        return jnp.zeros_like(c[0]), fn(c[1], c[0].astype(jnp.uint32))
+    return jax.lax.while_loop(lambda c: c[0], body, (pred, x))[1]
+
+
+def _inclusive_cumsum_rows(mask: jnp.ndarray) -> jnp.ndarray:
+    """Row-wise inclusive prefix counts of a boolean (R, w) array, as a product with a
+    triangular 0/1 matrix (exact: small integers; far cheaper on CPU than ``jnp.cumsum``)."""
+    w = mask.shape[-1]
+    tri = jnp.asarray(np.triu(np.ones((w, w), np.float32)))
+    return jnp.matmul(mask.astype(jnp.float32), tri, precision=jax.lax.Precision.HIGHEST).astype(jnp.int32)
+
+
+_GAMMA_ROW, _GAMMA_SPARE = 64, 8       # rows of 64 elements share 8 fresh candidates per repeat round
 
 
 def _gamma(key: jax.Array, a, shape: tuple[int, ...], dtype) -> jnp.ndarray:
     """Exact Gamma(a, 1) draws of ``shape`` for a scalar shape parameter ``a`` > 0.
 
-    Marsaglia-Tsang rejection sampling vectorised over the whole array, for a >= 1 (the
-    model's a = nu / 2 > 1 since nu > 2). Every element gets a candidate in one bulk round;
-    rounds then repeat only while some element is still rejected. A repeat round draws fresh
-    candidates (key folded with the round counter) for a slice of ``ceil(n / 8)`` elements,
-    and the accepted ones fill the still-rejected elements in order. Each element thus takes the
-    first accepted candidate of an i.i.d. sequence of Marsaglia-Tsang proposals, and which
-    candidate fills which element depends only on the accept/reject pattern, never on the
-    values: every element is exactly Gamma(a, 1), independently. (Rejection is under 5% for
-    a >= 1, so one repeat round nearly always suffices.)
+    Marsaglia-Tsang (2000) rejection sampling, vectorised over the whole array; valid for
+    a >= 1 (the forward simulation's a = nu / 2 > 1 since the model has nu > 2). Every element
+    gets one candidate in a bulk round. Then, only while some element is still rejected, a
+    ``while_loop`` runs repeat rounds: the elements are grouped in rows of 64, each row draws 8
+    fresh candidates (key folded with the round counter), and the row's accepted fresh
+    candidates fill its still-rejected elements in order (the j-th rejected element takes the
+    j-th accepted candidate); elements left over wait for the next round. Accepted values are
+    kept. Each element thus ends with an accepted Marsaglia-Tsang proposal, and which proposal
+    goes to which element depends only on the accept/reject pattern, never on the proposed
+    values: given acceptance proposals are i.i.d. Gamma(a, 1), so the draws are exact and
+    independent. (Rejection is under 5% for a >= 1: one repeat round nearly always suffices,
+    and costs an eighth of the bulk round.)
 
-    For a < 1 the standard boost: Gamma(a) = Gamma(a + 1) * U^(1/a), U uniform independent.
+    For a < 1 the standard boost Gamma(a) = Gamma(a + 1) * U^(1/a), U uniform and independent
+    (one extra uniform per element, drawn only when a < 1). A non-finite or non-positive ``a``
+    gives NaN (rather than a rejection loop that never ends).
     """
     dt = _canonical(dtype)
     a = jnp.asarray(a, dt)
     n = int(np.prod(shape, dtype=np.int64))
-    boost = a < 1.0
-    a1 = jnp.where(boost, a + 1.0, a)
+    w, s = _GAMMA_ROW, _GAMMA_SPARE
+    rows = max(-(-n // w), 1)
+    valid = jnp.isfinite(a) & (a > 0)
+    boost = valid & (a < 1.0)
+    a1 = jnp.where(valid, jnp.where(boost, a + 1.0, a), 1.0)
     k0, kr, kb = jax.random.split(key, 3)
-    value, accept = _gamma_candidates(k0, a1, n, dt)
-
-    m = max(-(-n // 8), 1)
-
-    def cond(c):
-        return jnp.any(~c[2])
+    value, accept = _gamma_candidates(k0, a1, rows * w, dt)
+    value, accept = value.reshape(rows, w), accept.reshape(rows, w)
 
     def body(c):
         i, value, accept = c
-        cand, ok = _gamma_candidates(jax.random.fold_in(kr, i), a1, m, dt)
+        cand, ok = _gamma_candidates(jax.random.fold_in(kr, i), a1, rows * s, dt)
+        cand, ok = jax.lax.optimization_barrier((cand.reshape(rows, s), ok.reshape(rows, s)))
         need = ~accept
-        # the j-th still-rejected element takes the j-th accepted candidate of this round
-        rank_need = jnp.cumsum(need) - 1
-        rank_ok = jnp.cumsum(ok) - 1
-        src = jnp.full(m, m, jnp.int32).at[jnp.where(ok, rank_ok, m)].set(jnp.arange(m, dtype=jnp.int32), mode="drop")
-        take = need & (rank_need < jnp.sum(ok))
-        idx = jnp.where(take, rank_need, 0)
-        value = jnp.where(take, cand[src[jnp.clip(idx, 0, m - 1)]], value)
-        return i + 1, value, accept | take
+        # ranks 1, 2, ... of the row's rejected elements and of its accepted fresh candidates
+        rank_need = jnp.where(need, _inclusive_cumsum_rows(need), 0)           # (rows, w), 0: not needed
+        rank_ok = jnp.where(ok, _inclusive_cumsum_rows(ok), -1)                # (rows, s), -1: rejected
+        for k in range(s):                                                     # unrolled: cheap selects
+            hit = rank_need == rank_ok[:, k:k + 1]
+            value = jnp.where(hit, cand[:, k:k + 1], value)
+            accept = accept | hit
+        return i + 1, value, accept
 
-    _, value, _ = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.uint32), value, accept))
-    value = _run_once_if(boost, lambda v: v * _unit_interval_open(_random_bits(kb, n, dt), dt) ** (1.0 / a), value)
+    _, value, _ = jax.lax.while_loop(lambda c: jnp.any(~c[2]), body, (jnp.zeros((), jnp.uint32), value, accept))
+    value = jnp.where(valid, value.reshape(-1)[:n], jnp.nan)
+    value = _run_once_if(boost, lambda v, flag: v * _unit_interval_open(
+        _random_bits(jax.random.fold_in(kb, flag), n, dt), dt) ** (1.0 / a), value)
     return value.reshape(shape)
 
 
@@ -327,31 +355,57 @@ def policy_row(params: Params, p: jnp.ndarray, o: jnp.ndarray, x: jnp.ndarray) -
 
 
 
+def _covariates_by_column(spec: ForwardSpec, obs_prev: jnp.ndarray, window: jnp.ndarray, win_cols: np.ndarray,
+                          dtype) -> jnp.ndarray:
+    """:func:`forward_covariates` in the (columns, paths) layout of the forward scan:
+    ``obs_prev`` (D, N), ``window`` (W, D', N) of the columns ``win_cols``; returns (C, N)."""
+    W = window.shape[0]
+    pos = {int(c): i for i, c in enumerate(win_cols)}
+    rows = []
+    for c in range(len(spec.cov_kind)):
+        col, kind = int(spec.cov_col[c]), int(spec.cov_kind[c])
+        if kind == COV_DRAWDOWN:
+            recent = window[W - int(spec.cov_window[c]):, pos[col]]
+            raw = 1.0 - window[-1, pos[col]] / jnp.max(recent, axis=0)
+            rows.append((raw - spec.cov_center[c]) / spec.cov_scale[c])
+        elif kind == COV_OBSERVED:
+            rows.append((obs_prev[col] - spec.cov_center[c]) / spec.cov_scale[c])
+        else:
+            rows.append(jnp.full(obs_prev.shape[1:], spec.cov_fixed[c]))
+    n = obs_prev.shape[1]
+    return jnp.stack(rows, axis=0).astype(dtype) if rows else jnp.zeros((0, n), dtype)
+
+
+def _draw_inverse(cdf: jnp.ndarray, u: jnp.ndarray) -> jnp.ndarray:
+    """Categorical draw by inversion, (columns, paths) layout: ``cdf`` (K, N) cumulative
+    probabilities down the K rows, ``u`` (N,) uniforms; index = #{j < K-1 : cdf_j < u}."""
+    K = cdf.shape[0]
+    return jnp.sum(jnp.stack([u > cdf[j] for j in range(K - 1)] + [jnp.zeros(u.shape, bool)]), axis=0)
+
+
 def _draw_softmax(logits: jnp.ndarray, u: jnp.ndarray) -> jnp.ndarray:
-    """Categorical draw by inversion from unnormalised log-probabilities ``logits`` (N, K) and
-    uniforms ``u`` (N,): index = #{j : sum_{i<=j} w_i < u * sum_i w_i}, w = exp(logits - max).
-    Same law as inverting ``cumsum(softmax(logits))``; the prefix sums are unrolled over the
-    (small, static) K columns, cheaper on CPU than ``jnp.cumsum``'s scan."""
-    w = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
-    K = logits.shape[-1]
-    cum = [w[:, 0]]
-    for j in range(1, K):
-        cum.append(cum[-1] + w[:, j])
-    target = u * cum[-1]
-    return jnp.sum(jnp.stack([target > c for c in cum[:-1]] + [jnp.zeros(u.shape, bool)], axis=-1), axis=-1)
+    """Categorical draw by inversion from unnormalised log-probabilities ``logits`` (K, N) and
+    uniforms ``u`` (N,): index = #{j < K-1 : sum_{i<=j} w_i < u * sum_i w_i},
+    w = exp(logits - max). The same law as inverting ``cumsum(softmax(logits))``; the prefix
+    sums are unrolled over the (small, static) K rows, cheaper than ``jnp.cumsum``."""
+    w = jnp.exp(logits - jnp.max(logits, axis=0))
+    cum = [w[0]]
+    for j in range(1, w.shape[0]):
+        cum.append(cum[-1] + w[j])
+    return _draw_inverse(jnp.stack(cum), u * cum[-1])
 
 
 def _tril_matvec(lt: jnp.ndarray, z: jnp.ndarray, D: int) -> jnp.ndarray:
-    """Row-wise L z for lower-triangular L given by its ``np.tril_indices(D)`` entries ``lt``
-    (N, D(D+1)/2) and vectors ``z`` (N, D): elementwise multiply-adds, no batched matmul."""
+    """Path-wise L z for lower-triangular L given by its ``np.tril_indices(D)`` entries ``lt``
+    (D(D+1)/2, N) and vectors ``z`` (D, N): elementwise multiply-adds, no batched matmul."""
     rows, k = [], 0
     for i in range(D):
-        acc = lt[:, k] * z[:, 0]
+        acc = lt[k] * z[0]
         for j in range(1, i + 1):
-            acc = acc + lt[:, k + j] * z[:, j]
+            acc = acc + lt[k + j] * z[j]
         rows.append(acc)
         k += i + 1
-    return jnp.stack(rows, axis=1)
+    return jnp.stack(rows, axis=0)
 
 
 def simulate_forward(key: jax.Array, params: Params, probs0: jnp.ndarray, origin: Origin, spec: ForwardSpec,
@@ -361,9 +415,12 @@ def simulate_forward(key: jax.Array, params: Params, probs0: jnp.ndarray, origin
     ``probs0`` (P, O): filtered joint state distribution at the origin month. Every month the
     covariates are recomputed on the simulated path (a simulated drawdown moves the policy
     transition probabilities of the next month). For speed: all random numbers are drawn in
-    bulk before the ``lax.scan`` over months, the scan carries a batch of N paths, state-indexed
-    quantities are gathered from tables over the joint state, and the arithmetic is in
-    ``dtype`` (float32 by default: 24 monthly steps lose nothing that matters at 7 digits).
+    bulk before the ``lax.scan`` over months by exact samplers that vectorise on CPU (uniform
+    words from both halves of each threefry hash, normals by erf^-1 inversion, Student-t
+    mixing variables by vectorised Marsaglia-Tsang rejection: see :func:`_gamma`), the scan
+    carries a batch of N paths in a (series, paths) layout, state-indexed quantities are
+    gathered from tables over the states, and the arithmetic is in ``dtype`` (float32 by
+    default: 24 monthly steps lose nothing that matters at 7 digits).
     Returns ``levels`` (N, H, D) in natural units, ``policy`` (N, H) and ``other`` (N, H)
     state indices (other = combination index of the non-policy factors).
     """
@@ -373,51 +430,56 @@ def simulate_forward(key: jax.Array, params: Params, probs0: jnp.ndarray, origin
     k0, ku, kz, kg, km = jax.random.split(key, 5)
     floor_cols = np.flatnonzero(spec.meas_sd > 0) if spec.meas_sd is not None else np.zeros(0, int)
     floor = jnp.zeros(D, dtype).at[floor_cols].set(jnp.asarray(spec.meas_sd[floor_cols] if len(floor_cols) else [], dtype))
-    zm = _normal(km, (horizon, n_paths, len(floor_cols)), dtype)
+    zm = _normal(km, (horizon, len(floor_cols), n_paths), dtype)
     first = inverse_cdf(jnp.broadcast_to(jnp.asarray(probs0, dtype).ravel(), (n_paths, P * O)),
                         _uniform(k0, (n_paths,), dtype))
     u = _uniform(ku, (horizon, 2, n_paths), dtype)
-    z = _normal(kz, (horizon, n_paths, D), dtype)
+    z = _normal(kz, (horizon, D, n_paths), dtype)
     if family == "student_t":
         mix = jnp.sqrt(pr.nu / (2.0 * _gamma(kg, pr.nu / 2.0, (horizon, n_paths), dtype)))
     else:
         mix = jnp.ones((horizon, n_paths), dtype)
-    # tables over the joint state k = p * O + o, gathered once per step
+    # Arrays in the scan are (columns, paths): paths are the long, contiguous axis, so the
+    # per-series and per-state arithmetic (unrolled over the few columns) vectorises.
+    # Tables over the states, gathered once per step: transition logits by (o_new, p_from),
+    # emission means (plus the AR centre) by the joint state k = p * O + o.
     eye = jnp.eye(P, dtype=dtype)
     base = (pr.switch[None] + pr.enter[:, None, :]) * (1 - eye) + pr.stay[:, :, None] * eye      # (O, P_from, P_to)
-    mean_k = (pr.mean[:, None, :] + pr.shift[None, :, :]).reshape(P * O, D)
+    base = base.reshape(O * P, P)                                                                # row o * P + p_from
+    center = jnp.asarray(spec.center, dtype)[:, None]
+    mean_k = (pr.mean[:, None, :] + pr.shift[None, :, :]).reshape(P * O, D) + center[:, 0]
     ti, tj = np.tril_indices(D)
     chol_tril = pr.chol[:, ti, tj]                                                               # (P, D(D+1)/2)
     q_cdf = jnp.cumsum(pr.q_other, axis=-1)
-    center = jnp.asarray(spec.center, dtype)
-    ar = jnp.where(pr.ar_coef != 0, pr.ar_coef, 0.0)
+    ar = jnp.where(pr.ar_coef != 0, pr.ar_coef, 0.0)[:, None]
     win_cols = window_columns(spec)                     # carry only the drawdown sources' levels
     scale_o = jnp.exp(pr.log_scale)                                                              # (O, D)
-
-    def draw_index(cdf, u_t):
-        return jnp.minimum(jnp.sum(u_t[:, None] > cdf, axis=-1), cdf.shape[-1] - 1)
+    effect = pr.covariate_effect                                                                 # (P, C)
+    rule = np.asarray(spec.level_rule)[:, None]
 
     def step(carry, inp):
-        p, o, obs_prev, level_prev, window = carry
+        p, o, obs_prev, level_prev, window = carry        # (N,), (N,), (D, N), (D, N), (W, D', N)
         u_t, z_t, mix_t, zm_t = inp
-        x = forward_covariates(spec, obs_prev, window, win_cols).astype(dtype)
-        o_new = draw_index(q_cdf[o], u_t[0])
-        not_stay = 1 - jax.nn.one_hot(p, P, dtype=dtype)
-        logits = base[o_new, p] + (x @ pr.covariate_effect.T) * not_stay
+        x = _covariates_by_column(spec, obs_prev, window, win_cols, dtype)       # (C, N)
+        o_new = _draw_inverse(q_cdf[o].T, u_t[0])
+        # covariate push on the switching logits (p_to != p), unrolled over the C covariates
+        push = sum((effect[:, c:c + 1] * x[c] for c in range(x.shape[0])), jnp.zeros((P, 1), dtype))
+        not_stay = jnp.arange(P)[:, None] != p
+        logits = base[o_new * P + p].T + jnp.where(not_stay, push, 0.0)         # (P, N)
         p_new = _draw_softmax(logits, u_t[1])
         # L_p z for the path's own p: gather the lower triangle of L_p, multiply-add
-        lt = chol_tril[p_new]                                                  # (N, D(D+1)/2)
-        eps = _tril_matvec(lt, z_t, D) * scale_o[o_new]
+        eps = _tril_matvec(chol_tril[p_new].T, z_t, D) * scale_o[o_new].T       # (D, N)
         if len(floor_cols):
-            eps = eps.at[:, floor_cols].add(floor[floor_cols] * zm_t)
-        eps = eps * mix_t[:, None]
-        obs = mean_k[p_new * O + o_new] + ar * (obs_prev - center) + eps + center
-        level = integrate(level_prev, obs, spec.level_rule)
-        window = jnp.concatenate([window[:, 1:], level[:, None, win_cols]], axis=1)
+            eps = eps.at[floor_cols].add(floor[floor_cols, None] * zm_t)
+        eps = eps * mix_t
+        obs = mean_k[p_new * O + o_new].T + ar * (obs_prev - center) + eps
+        level = integrate(level_prev, obs, rule)
+        window = jnp.concatenate([window[1:], level[None, win_cols]], axis=0)
         return (p_new, o_new, obs, level, window), (level, p_new, o_new)
 
-    init = (first // O, first % O, jnp.broadcast_to(jnp.asarray(origin.obs, dtype), (n_paths, D)),
-            jnp.broadcast_to(jnp.asarray(origin.level, dtype), (n_paths, D)),
-            jnp.broadcast_to(jnp.asarray(origin.window[:, win_cols], dtype), (n_paths, origin.window.shape[0], len(win_cols))))
+    init = (first // O, first % O, jnp.broadcast_to(jnp.asarray(origin.obs, dtype)[:, None], (D, n_paths)),
+            jnp.broadcast_to(jnp.asarray(origin.level, dtype)[:, None], (D, n_paths)),
+            jnp.broadcast_to(jnp.asarray(origin.window[:, win_cols], dtype)[:, :, None],
+                             (origin.window.shape[0], len(win_cols), n_paths)))
     _, (levels, pol, oth) = jax.lax.scan(step, init, (u, z, mix, zm))
-    return jnp.swapaxes(levels, 0, 1), pol.T, oth.T
+    return jnp.transpose(levels, (2, 0, 1)), pol.T, oth.T

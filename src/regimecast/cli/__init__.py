@@ -35,13 +35,21 @@ BackendOpt = Annotated[str, typer.Option("--backend", help="NUTS backend on the 
                                          "faster here: see benchmarks/RESULTS.md) or numpyro.")]
 
 
-def _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend, quiet: bool = False):
+MassOpt = Annotated[str, typer.Option("--mass-matrix", help="nutpie mass matrix: low_rank (default: diagonal "
+                                      "plus low-rank, converges here where diag does not) or diag.")]
+InitOpt = Annotated[str, typer.Option("--init", help="map (default: every chain starts at the best of several "
+                                      "local modes, reported in the manifest) or jitter (PyMC's jittered point).")]
+
+
+def _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend, mass_matrix="low_rank", init="map",
+         quiet: bool = False):
     from regimecast import api
     from regimecast.fit import SamplerSettings
 
     ws = workspace(ctx)
     try:
-        settings = SamplerSettings(seed=seed, backend=backend, chains=chains, draws=draws, tune=tune)
+        settings = SamplerSettings(seed=seed, backend=backend, chains=chains, draws=draws, tune=tune,
+                                   mass_matrix=mass_matrix, init=init)
         path, result = api.fit(ws, settings, model=model, priors=priors, data_dir=data_dir, end=end,
                                progressbar=not quiet)
     except (RegimecastError, ValueError) as e:
@@ -63,9 +71,10 @@ def _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend, 
 @app.command()
 def fit(ctx: typer.Context, model: ModelOpt = None, priors: PriorsOpt = "baseline", data_dir: DataDirOpt = None,
         end: EndOpt = None, seed: SeedOpt = 20261123, chains: ChainsOpt = 4, draws: DrawsOpt = 1000,
-        tune: TuneOpt = 1000, backend: BackendOpt = "nutpie") -> None:
+        tune: TuneOpt = 1000, backend: BackendOpt = "nutpie", mass_matrix: MassOpt = "low_rank",
+        init: InitOpt = "map") -> None:
     """Fit the model to the data with NUTS and write runs/<run_id>/ (prints the run id)."""
-    _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend)
+    _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend, mass_matrix, init)
 
 
 HorizonOpt = Annotated[int, typer.Option("--horizon", help="Months ahead.")]
@@ -125,14 +134,14 @@ def report(ctx: typer.Context, run_ref: RunArg = "latest", data_dir: DataDirOpt 
 @app.command()
 def run(ctx: typer.Context, model: ModelOpt = None, priors: PriorsOpt = "baseline", data_dir: DataDirOpt = None,
         end: EndOpt = None, seed: SeedOpt = 20261123, chains: ChainsOpt = 4, draws: DrawsOpt = 1000,
-        tune: TuneOpt = 1000, backend: BackendOpt = "nutpie", horizon: HorizonOpt = 24, paths: PathsOpt = 100,
-        max_draws: MaxDrawsOpt = 500) -> None:
+        tune: TuneOpt = 1000, backend: BackendOpt = "nutpie", mass_matrix: MassOpt = "low_rank",
+        init: InitOpt = "map", horizon: HorizonOpt = 24, paths: PathsOpt = 100, max_draws: MaxDrawsOpt = 500) -> None:
     """The main job end to end: data panel, fit, diagnostics verdict, forecast, report. Exit
     code 2 when the fit must not be trusted (the report then says so on its first line)."""
     from regimecast.cli.data import show
 
     ctx.invoke(show, ctx=ctx, data_dir=data_dir, model=model, end=end)
-    path, result = _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend)
+    path, result = _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend, mass_matrix, init)
     _forecast(ctx, str(path), horizon, paths, max_draws, seed, True)
     _report(ctx, str(path))
     if not result.diagnostics["trusted"]:
