@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from regimecast import hmm
-from regimecast.kernels import (Inputs, Params, emission_logpdf, forward, policy_transition, smooth,
+from regimecast.kernels import (Params, emission_logpdf, forward, policy_transition, smooth,
                                 transitions)
 
 jax.config.update("jax_enable_x64", True)

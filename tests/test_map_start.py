@@ -11,7 +11,7 @@ from regimecast.fit import map_start
 def test_map_start_finds_the_higher_mode_and_counts_modes():
     # x ~ 0.9 N(-3, 0.5) + 0.1 N(3, 0.5): modes at about -3 (higher) and +3; y > 0 (log transform)
     with pm.Model() as model:
-        x = pm.NormalMixture("x", w=np.array([0.9, 0.1]), mu=np.array([-3.0, 3.0]), sigma=np.array([0.5, 0.5]),
+        pm.NormalMixture("x", w=np.array([0.9, 0.1]), mu=np.array([-3.0, 3.0]), sigma=np.array([0.5, 0.5]),
                              initval=0.0)
         pm.LogNormal("y", mu=np.log(2.0), sigma=0.1)
     values, report = map_start(model, seed=3, restarts=12, maxiter=500)

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from regimecast import rng
+from regimecast.rng import gamma_candidates, random_bits, uniform
 from regimecast.simulate import (COV_DRAWDOWN, COV_FIXED, COV_OBSERVED, ForwardSpec, _covariates_by_column,
-                                 _draw_softmax, _gamma, _gamma_candidates, _normal, _random_bits, _uniform,
-                                 forward_covariates)
+                                 _draw_softmax, forward_covariates)
 
 N = 200_000
 P_MIN = 1e-3
@@ -25,12 +26,12 @@ Z = 5.0
 
 @partial(jax.jit, static_argnums=(2, 3))
 def gamma(key, a, shape=(N,), dtype=jnp.float32):
-    return _gamma(key, a, shape, dtype)
+    return rng.gamma(key, a, shape, dtype)
 
 
 @partial(jax.jit, static_argnums=(1, 2))
 def normal(key, shape=(N,), dtype=jnp.float32):
-    return _normal(key, shape, dtype)
+    return rng.normal(key, shape, dtype)
 
 
 def moments_ok(x: np.ndarray, mean: float, var: float, mu4: float) -> None:
@@ -53,13 +54,13 @@ def test_gamma_repeat_rounds_odd_shapes_and_vmap():
     """a = 1 rejects ~5% in the bulk round, so the repeat rounds fill many elements; a shape
     that is not a multiple of the 64-element rows; a shape parameter batched under vmap."""
     a = 1.0
-    _, ok = _gamma_candidates(jax.random.key(0), jnp.float32(a), 10_000, jnp.float32)
+    _, ok = gamma_candidates(jax.random.key(0), jnp.float32(a), 10_000, jnp.float32)
     assert 0.02 < 1 - float(np.mean(ok)) < 0.08
     g = np.asarray(gamma(jax.random.key(1), a, (3, 33_333)))
     assert g.shape == (3, 33_333)
     assert stats.kstest(g.ravel(), stats.gamma(a).cdf).pvalue > P_MIN
     shapes = jnp.array([1.2, 3.0, 9.0])
-    gv = np.asarray(jax.jit(jax.vmap(lambda k, s: _gamma(k, s, (N // 4,), jnp.float32)))(
+    gv = np.asarray(jax.jit(jax.vmap(lambda k, s: gamma(k, s, (N // 4,), jnp.float32)))(
         jax.random.split(jax.random.key(2), 3), shapes))
     for row, s in zip(gv, np.asarray(shapes)):
         assert stats.kstest(row, stats.gamma(s).cdf).pvalue > P_MIN
@@ -98,7 +99,7 @@ def test_normal_halves_of_each_hash_are_uncorrelated():
 
 
 def test_uniform_matches_scipy():
-    u = np.asarray(_uniform(jax.random.key(6), (N,), jnp.float32))
+    u = np.asarray(uniform(jax.random.key(6), (N,), jnp.float32))
     assert np.all((u >= 0) & (u < 1))
     assert stats.kstest(u, stats.uniform.cdf).pvalue > P_MIN
 
@@ -110,7 +111,7 @@ def test_words_are_jax_threefry_64_bit_words():
     key = jax.random.key(7)
     with jax.enable_x64(True):
         b64 = np.asarray(jax.random.bits(key, (1000,), jnp.uint64))
-    w = np.asarray(_random_bits(key, 2000, jnp.float32))
+    w = np.asarray(random_bits(key, 2000, jnp.float32))
     assert w.dtype == np.uint32
     np.testing.assert_array_equal(w[:1000], (b64 >> np.uint64(32)).astype(np.uint32))
     np.testing.assert_array_equal(w[1000:], (b64 & np.uint64(0xFFFFFFFF)).astype(np.uint32))
@@ -118,8 +119,8 @@ def test_words_are_jax_threefry_64_bit_words():
 
 def test_float64_and_other_key_kinds():
     with jax.enable_x64(True):
-        z = np.asarray(jax.jit(lambda k: _normal(k, (N,), jnp.float64))(jax.random.key(8)))
-        g = np.asarray(jax.jit(lambda k: _gamma(k, 2.5, (N,), jnp.float64))(jax.random.key(9)))
+        z = np.asarray(jax.jit(lambda k: normal(k, (N,), jnp.float64))(jax.random.key(8)))
+        g = np.asarray(jax.jit(lambda k: gamma(k, 2.5, (N,), jnp.float64))(jax.random.key(9)))
     assert z.dtype == np.float64 and g.dtype == np.float64
     assert stats.kstest(z, stats.norm.cdf).pvalue > P_MIN
     assert stats.kstest(g, stats.gamma(2.5).cdf).pvalue > P_MIN
@@ -129,7 +130,7 @@ def test_float64_and_other_key_kinds():
 
 def test_same_key_same_draws():
     k, other = jax.random.key(11), jax.random.key(12)
-    for f in (partial(gamma, a=2.0), normal, jax.jit(lambda k: _uniform(k, (N,), jnp.float32))):
+    for f in (partial(gamma, a=2.0), normal, jax.jit(lambda k: uniform(k, (N,), jnp.float32))):
         first = np.asarray(f(k))
         np.testing.assert_array_equal(first, np.asarray(f(k)))
         assert not np.array_equal(first, np.asarray(f(other)))
@@ -139,7 +140,7 @@ def test_draw_softmax_frequencies():
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(5, 1)) * 2
     probs = np.exp(logits[:, 0] - logits.max()) / np.exp(logits[:, 0] - logits.max()).sum()
-    u = _uniform(jax.random.key(13), (N,), jnp.float32)
+    u = uniform(jax.random.key(13), (N,), jnp.float32)
     idx = np.asarray(_draw_softmax(jnp.broadcast_to(jnp.asarray(logits, jnp.float32), (5, N)), u))
     freq = np.bincount(idx, minlength=5) / N
     assert np.all(np.abs(freq - probs) < Z * np.sqrt(probs * (1 - probs) / N))
