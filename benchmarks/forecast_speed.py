@@ -26,8 +26,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def policy_row(params, p, o, x):
+    """Transition probabilities (N, P) out of policy state ``p`` (N,) given the other factors'
+    new combination ``o`` (N,) and covariates ``x`` (N, C): the rows of
+    :func:`regimecast.kernels.policy_transition` that the paths need."""
+    P = params.switch.shape[0]
+    first = jax.nn.one_hot(p, P, dtype=params.switch.dtype)
+    enter = x @ params.covariate_effect.T + params.enter[o]                    # (N, P)
+    stay = jnp.take_along_axis(params.stay[o], p[:, None], axis=1)             # (N, 1)
+    logits = (params.switch[p] + enter) * (1 - first) + stay * first
+    return jax.nn.softmax(logits, axis=-1)
+
+
 def naive_forward(key, params, probs0, origin, spec, n_paths, horizon, family):
-    from regimecast.simulate import forward_covariates, integrate, policy_row
+    from regimecast.simulate import forward_covariates, integrate
 
     P, O = probs0.shape
     f32 = jnp.float32                      # same precision as ours

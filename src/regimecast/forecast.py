@@ -23,7 +23,7 @@ import xarray as xr
 from regimecast.config import Covariate, ModelConfig
 from regimecast.data.panel import Panel, transform_levels
 from regimecast.design import Design
-from regimecast.kernels import Inputs, Structure, assemble, state_probabilities
+from regimecast.kernels import Inputs, Structure, assemble, last_filtered, other_combinations
 from regimecast.scenarios import ScenarioSet
 from regimecast.simulate import (COV_DRAWDOWN, COV_FIXED, COV_OBSERVED, TRANSFORM_LEVEL, ForwardSpec, Origin,
                                  simulate_forward)
@@ -113,9 +113,8 @@ def simulate_draws(draws: dict[str, np.ndarray], draw_ids: np.ndarray, st: Struc
 
     def one(draw, i):
         params = assemble(draw, st)
-        _, filt, _ = state_probabilities(params, data, st.family)
-        return simulate_forward(jax.random.fold_in(base, i), params, filt[-1], org, spec, settings.paths,
-                                settings.horizon, st.family)
+        return simulate_forward(jax.random.fold_in(base, i), params, last_filtered(params, data, st.family), org,
+                                spec, settings.paths, settings.horizon, st.family)
 
     fn = jax.jit(jax.vmap(one))
     S = len(draw_ids)
@@ -124,13 +123,6 @@ def simulate_draws(draws: dict[str, np.ndarray], draw_ids: np.ndarray, st: Struc
         levels, pol, oth = fn({k: v[sl] for k, v in draws.items()}, jnp.asarray(draw_ids[sl]))
         yield sl, {"levels": np.asarray(levels, np.float32), "policy": np.asarray(pol, np.int8),
                    "other": np.asarray(oth, np.int8)}
-
-
-def other_states(st: Structure) -> np.ndarray:
-    """(O, F) state index of each non-policy factor in each combination (C order, as in kernels)."""
-    if not st.other_sizes:
-        return np.zeros((1, 0), int)
-    return np.array(np.unravel_index(np.arange(int(np.prod(st.other_sizes))), st.other_sizes)).T
 
 
 def horizon_dates(design: Design, horizon: int) -> pd.DatetimeIndex:
@@ -154,7 +146,7 @@ def run_forecast(config: ModelConfig, st: Structure, design: Design, org: Origin
                              st.policy)
     levels_all = np.empty((S, N, H, D), np.float32) if store else None
     states_all = np.empty((S, N, H, len(factors)), np.int8) if store else None
-    combos = other_states(st)
+    combos = other_combinations(st.other_sizes)
     for sl, out in simulate_draws(draws, draw_ids, st, data, spec, org, settings):
         states = np.concatenate([out["policy"][..., None], combos[out["other"]]], axis=-1).astype(np.int8)
         acc.add(sl, out["levels"], states)

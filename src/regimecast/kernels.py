@@ -73,6 +73,12 @@ class Structure:
         return int(np.prod(self.other_sizes)) if self.other_sizes else 1
 
 
+def other_combinations(sizes: tuple[int, ...]) -> np.ndarray:
+    """(O, F) state index of each non-policy factor in each combination o, in the C order of
+    the joint state k = p * O + o (the last factor varies fastest); (1, 0) without factors."""
+    return np.array(np.unravel_index(np.arange(int(np.prod(sizes))), sizes), dtype=int).T.reshape(-1, len(sizes))
+
+
 def corr_cholesky(draw: dict) -> jnp.ndarray:
     """Cholesky factors of the correlation matrices (P, D, D) from the unconstrained
     ``corr`` variable (P, D(D-1)/2), by NumPyro's stick-breaking ``CorrCholeskyTransform``."""
@@ -310,6 +316,12 @@ def log_marginal(params: Params, data: Inputs, family: str) -> jnp.ndarray:
 def potential(draw: dict, st: Structure, data: Inputs) -> jnp.ndarray:
     """What the PyMC model adds to its prior terms: log p(y | params) + the correlation prior."""
     return log_marginal(assemble(draw, st), data, st.family) + corr_log_prior(draw, st)
+
+
+def last_filtered(params: Params, data: Inputs, family: str) -> jnp.ndarray:
+    """(P, O) joint state distribution at the last month given all data (the forecast origin);
+    the forward pass only."""
+    return forward(params, transitions(params, data.covariates), loglik_matrix(params, data, family))[2][-1]
 
 
 def state_probabilities(params: Params, data: Inputs, family: str):

@@ -10,7 +10,6 @@ The discrete states are marginalised exactly by :func:`regimecast.kernels.forwar
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import jax
@@ -20,7 +19,7 @@ from pytensor import wrap_jax
 
 from regimecast.config import ModelConfig
 from regimecast.design import Design
-from regimecast.kernels import Inputs, Structure, potential
+from regimecast.kernels import Inputs, Structure, other_combinations, potential
 from regimecast.priors import PriorSet
 
 NU_MIN = 2.0  # Student-t degrees of freedom are 2 + Gamma(...): finite variance needs nu > 2
@@ -36,8 +35,7 @@ def structure(config: ModelConfig, priors: PriorSet) -> Structure:
         raise ValueError("the covariance factor and the transition factor must be the same factor")
     pol = config.factor(config.transition_factor)
     others = [f for f in config.factors if f.name != pol.name]
-    combos = np.array(list(itertools.product(*[range(len(f.states)) for f in others])), dtype=int)
-    combos = combos.reshape(len(combos), len(others))
+    combos = other_combinations(tuple(len(f.states) for f in others))
     pa = priors.arrays
 
     def indicator(key: str) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from regimecast.config import ModelConfig
-from regimecast.kernels import Inputs, Structure, assemble, corr_cholesky, state_probabilities
+from regimecast.kernels import Inputs, Structure, assemble, corr_cholesky, other_combinations, state_probabilities
 
 CHUNK = 250  # draws per vmapped call: bounds memory at ~CHUNK x (T, P, O) floats per output
 
@@ -40,8 +40,7 @@ def add_posterior_quantities(idata: az.InferenceData, config: ModelConfig, st: S
     names = [v for v in post.data_vars]
     n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
     flat = {k: post[k].values.reshape((n_chain * n_draw,) + post[k].shape[2:]) for k in names}
-    combos = np.array(np.meshgrid(*[np.arange(n) for n in st.other_sizes], indexing="ij")).reshape(len(st.other_sizes), -1).T \
-        if st.other_sizes else np.zeros((1, 0), int)
+    combos = other_combinations(st.other_sizes)
     onehots = {st.policy: ("policy", None)}
     for i, (f, n) in enumerate(zip(st.others, st.other_sizes)):
         onehots[f] = ("other", np.eye(n)[combos[:, i]])

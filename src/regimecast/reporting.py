@@ -107,7 +107,7 @@ def report_content(run: Run, summary: xr.Dataset, config: ModelConfig, priors: P
     prov = {k: {"fred_id": v["fred_id"] + (f" - {v['minus']['fred_id']}" if v.get("minus") else ""),
                 "file": v["file"], "sha256": v["sha256"], "first": v["first"], "last": v["last"]}
             for k, v in run.manifest["data"]["provenance"].items()}
-    labels = {s.name: f"{s.label} ({_unit(s.name, s.units_raw)})" for s in config.series if s.name in assets}
+    labels = {s.name: f"{s.label} ({s.units_raw.split('(')[0].strip()})" for s in config.series if s.name in assets}
     return ReportContent(
         summary=summary_dict(run, summary, st.policy), history=history, fan=fan, smoothed=smoothed,
         episodes=[(e.state, e.start, e.end) for e in config.history],
@@ -115,6 +115,3 @@ def report_content(run: Run, summary: xr.Dataset, config: ModelConfig, priors: P
         conditional=conditional, provenance=prov, reproduce=reproduce,
         title=f"regimecast: {priors.name} priors, data to {panel.end}", labels=labels)
 
-
-def _unit(name: str, units_raw: str) -> str:
-    return units_raw.split("(")[0].strip()

@@ -145,45 +145,16 @@ def forward_covariates(spec: ForwardSpec, obs_prev: jnp.ndarray, window: jnp.nda
                        win_cols: np.ndarray | None = None) -> jnp.ndarray:
     """Standardised covariates (N, C) of the coming month from last month's observations
     ``obs_prev`` (N, D) and the trailing levels ``window`` (N, W, D') of the series columns
-    ``win_cols`` (D',) (default: all D columns)."""
-    W = window.shape[1]
-    pos = {int(c): i for i, c in enumerate(np.arange(window.shape[2]) if win_cols is None else win_cols)}
-    cols = []
-    for c in range(len(spec.cov_kind)):
-        col, kind = int(spec.cov_col[c]), int(spec.cov_kind[c])
-        if kind == COV_DRAWDOWN:
-            recent = window[:, W - int(spec.cov_window[c]):, pos[col]]
-            raw = 1.0 - window[:, -1, pos[col]] / jnp.max(recent, axis=1)
-            cols.append((raw - spec.cov_center[c]) / spec.cov_scale[c])
-        elif kind == COV_OBSERVED:
-            cols.append((obs_prev[:, col] - spec.cov_center[c]) / spec.cov_scale[c])
-        else:
-            cols.append(jnp.full(obs_prev.shape[:1], spec.cov_fixed[c]))
-    return jnp.stack(cols, axis=1) if cols else jnp.zeros(obs_prev.shape[:1] + (0,))
-
-
-def inverse_cdf(probs: jnp.ndarray, u: jnp.ndarray) -> jnp.ndarray:
-    """Categorical draw by inversion: ``probs`` (N, K) rows summing to one, ``u`` (N,) uniforms."""
-    cdf = jnp.cumsum(probs, axis=-1)
-    return jnp.minimum(jnp.sum(u[:, None] > cdf, axis=-1), probs.shape[-1] - 1)
-
-
-def policy_row(params: Params, p: jnp.ndarray, o: jnp.ndarray, x: jnp.ndarray) -> jnp.ndarray:
-    """Transition probabilities (N, P) out of policy state ``p`` (N,) given the other factors'
-    new combination ``o`` (N,) and covariates ``x`` (N, C): the rows of
-    :func:`regimecast.kernels.policy_transition` that the paths need."""
-    P = params.switch.shape[0]
-    first = jax.nn.one_hot(p, P, dtype=params.switch.dtype)
-    enter = x @ params.covariate_effect.T + params.enter[o]                    # (N, P)
-    stay = jnp.take_along_axis(params.stay[o], p[:, None], axis=1)             # (N, 1)
-    logits = (params.switch[p] + enter) * (1 - first) + stay * first
-    return jax.nn.softmax(logits, axis=-1)
-
+    ``win_cols`` (D',) (default: all D columns): :func:`_covariates_by_column` in the
+    (paths, columns) layout."""
+    cols = np.arange(window.shape[2]) if win_cols is None else win_cols
+    return _covariates_by_column(spec, obs_prev.T, jnp.transpose(window, (1, 2, 0)), cols,
+                                 jnp.result_type(obs_prev, window)).T
 
 
 def _covariates_by_column(spec: ForwardSpec, obs_prev: jnp.ndarray, window: jnp.ndarray, win_cols: np.ndarray,
                           dtype) -> jnp.ndarray:
-    """:func:`forward_covariates` in the (columns, paths) layout of the forward scan:
+    """Standardised covariates in the (columns, paths) layout of the forward scan:
     ``obs_prev`` (D, N), ``window`` (W, D', N) of the columns ``win_cols``; returns (C, N)."""
     W = window.shape[0]
     pos = {int(c): i for i, c in enumerate(win_cols)}
@@ -257,8 +228,7 @@ def simulate_forward(key: jax.Array, params: Params, probs0: jnp.ndarray, origin
     floor_cols = np.flatnonzero(spec.meas_sd > 0) if spec.meas_sd is not None else np.zeros(0, int)
     floor = jnp.zeros(D, dtype).at[floor_cols].set(jnp.asarray(spec.meas_sd[floor_cols] if len(floor_cols) else [], dtype))
     zm = normal(km, (horizon, len(floor_cols), n_paths), dtype)
-    first = inverse_cdf(jnp.broadcast_to(jnp.asarray(probs0, dtype).ravel(), (n_paths, P * O)),
-                        uniform(k0, (n_paths,), dtype))
+    first = _draw_inverse(jnp.cumsum(jnp.asarray(probs0, dtype).ravel())[:, None], uniform(k0, (n_paths,), dtype))
     u = uniform(ku, (horizon, 2, n_paths), dtype)
     z = normal(kz, (horizon, D, n_paths), dtype)
     if family == "student_t":
