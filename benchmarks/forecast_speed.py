@@ -91,7 +91,8 @@ def main() -> None:
     from regimecast.kernels import assemble
     from regimecast.model import structure, variable_spec
     from regimecast.priors import load_priors
-    from regimecast.simulate import sample_prior, simulate_forward
+    from regimecast.prior_draws import prior_draws
+    from regimecast.simulate import simulate_forward
 
     cfg = load_model_config(ROOT / "models" / "default.toml")
     pri = load_priors(ROOT / "priors" / "baseline.toml", cfg)
@@ -100,8 +101,7 @@ def main() -> None:
     st = structure(cfg, pri)
     spec, org = forward_spec(cfg, design, panel), origin(cfg, design, panel, 12)
     vs = variable_spec(cfg, pri, st)
-    draws = [sample_prior(jax.random.key(i), vs) for i in range(a.draws)]
-    batch = {k: jnp.stack([jnp.asarray(d[k]) for d in draws]) for k in draws[0]}
+    batch = {k: jnp.asarray(v) for k, v in prior_draws(np.random.default_rng(0), vs, a.draws).items()}
     params = jax.vmap(lambda d: assemble(d, st))(batch)
     P, O = st.n_policy, st.n_other
     probs0 = jnp.full((a.draws, P, O), 1.0 / (P * O))

@@ -37,13 +37,13 @@ def main() -> None:
     from regimecast.kernels import assemble, corr_log_prior, loglik_matrix, potential, transitions
     from regimecast.model import inputs, structure, variable_spec
     from regimecast.priors import load_priors
-    from regimecast.simulate import sample_prior
+    from regimecast.prior_draws import prior_draws
 
     cfg = load_model_config(ROOT / "models" / "default.toml")
     pri = load_priors(ROOT / "priors" / "baseline.toml", cfg)
     design = build_design(cfg, build_panel(cfg.series, cfg.sample, ROOT.parent / "shared" / "data" / "fred"))
     st, data = structure(cfg, pri), inputs(design)
-    draw = {k: jnp.asarray(v) for k, v in sample_prior(jax.random.key(0), variable_spec(cfg, pri, st)).items()}
+    draw = {k: jnp.asarray(v[0]) for k, v in prior_draws(np.random.default_rng(0), variable_spec(cfg, pri, st), 1).items()}
 
     def baseline(d):
         p = assemble(d, st)

@@ -36,15 +36,16 @@ def one_sim(args: tuple) -> dict:
     from regimecast.kernels import assemble
     from regimecast.model import build_model, structure, variable_spec
     from regimecast.priors import load_priors
-    from regimecast.simulate import sample_prior, simulate_panel
+    from regimecast.prior_draws import prior_draws
+    from regimecast.simulate import simulate_panel
 
     cfg = load_model_config(ROOT / "models" / "default.toml")
     pri = load_priors(ROOT / "priors" / "baseline.toml", cfg)
     design = build_design(cfg, build_panel(cfg.series, cfg.sample, Path(opts["data_dir"]), end=opts["end"]))
     jax.config.update("jax_enable_x64", True)
     st = structure(cfg, pri)
-    k_prior, k_sim = jax.random.split(jax.random.key(seed))
-    truth = sample_prior(k_prior, variable_spec(cfg, pri, st))
+    k_sim = jax.random.key(seed)
+    truth = {k: v[0] for k, v in prior_draws(np.random.default_rng(seed), variable_spec(cfg, pri, st), 1).items()}
     params = assemble({k: jax.numpy.asarray(v) for k, v in truth.items()}, st)
     y, p, _ = simulate_panel(k_sim, params, jax.numpy.asarray(design.covariates),
                              jax.numpy.asarray(np.nan_to_num(design.ar_lag[0])), st.family)

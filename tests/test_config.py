@@ -13,12 +13,13 @@ def test_default_model_loads(repo_root):
     cfg = load_model_config(repo_root / "models" / "default.toml")
     assert cfg.observed == ("y10", "equity", "gold", "vix", "fedfunds", "balance_sheet", "inflation")
     assert cfg.assets == ("y10", "equity", "gold", "vix")
-    assert [f.name for f in cfg.factors] == ["policy", "ai", "backlash"] and cfg.joint_shape == (6, 2, 2)
+    assert [f.name for f in cfg.factors] == ["policy", "ai", "backlash"] and cfg.joint_shape == (8, 2, 2)
     assert {"hike", "hold", "cut_qt", "qe"} <= set(cfg.factor("policy").states)
     assert [c.name for c in cfg.covariates] == ["drawdown", "vix", "inflation", "liquidity"]
     labels = cfg.history_labels(pd.date_range("2008-10-01", "2008-12-01", freq="MS"))
     assert list(labels) == ["cut", "qe", "qe"]          # QE from 2008-11 wins over the cut episode
     assert cfg.history_labels(pd.DatetimeIndex(["2024-10-01"]))[0] == "cut_qt"
+    assert cfg.history_agrees == {"crisis": ("cut", "qe"), "hike_qt": ("hike",)}
 
 
 @pytest.mark.parametrize("old, new, key, value", [
@@ -30,6 +31,8 @@ def test_default_model_loads(repo_root):
      '{ state = "taper",  start = "2019-01", end = "2019-07" }', "history.episodes[6].state", "taper"),
     ('source = "equity"', 'source = "bitcoin"', "transition.covariates.drawdown.source", "bitcoin"),
     ('schema_version = 1', 'schema_version = 2', "schema_version", 2),
+    ('agrees = { crisis = ["cut", "qe"]', 'agrees = { crisis = ["cut", "taper"]', "history.agrees.crisis[1]", "taper"),
+    ('agrees = { crisis = ["cut", "qe"]', 'agrees = { panic = ["cut"]', "history.agrees.panic", "panic"),
 ])
 def test_broken_model_files(repo_root, tmp_path, old, new, key, value):
     text = (repo_root / "models" / "default.toml").read_text()

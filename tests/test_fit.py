@@ -44,7 +44,7 @@ def test_inference_data_layout(tiny_fit):
     post = idata.posterior
     assert post["filtered_policy"].dims == ("chain", "draw", "date", "policy")
     assert post["smoothed_backlash"].dims == ("chain", "draw", "date", "backlash")
-    assert list(post["policy"].values) == ["hike", "hold", "qt", "cut", "cut_qt", "qe"]
+    assert list(post["policy"].values) == ["hike", "hold", "qt", "cut", "cut_qt", "qe", "crisis", "hike_qt"]
     for f in ("policy", "ai", "backlash"):
         for kind in ("filtered", "smoothed"):
             np.testing.assert_allclose(post[f"{kind}_{f}"].sum(f).values, 1.0, atol=1e-5)

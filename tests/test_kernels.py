@@ -196,11 +196,11 @@ def test_no_lapack_custom_calls_in_batched_posterior_kernels(model_bundle):
     potential, its gradient and the batched state probabilities must lower to plain XLA ops."""
     from regimecast.kernels import assemble, potential, state_probabilities
     from regimecast.model import inputs, structure, variable_spec
-    from regimecast.simulate import sample_prior
+    from regimecast.prior_draws import prior_draws
 
     rm = model_bundle
     st, data = structure(rm.config, rm.priors), inputs(rm.design)
-    draw = {k: jnp.asarray(v) for k, v in sample_prior(jax.random.key(0), variable_spec(rm.config, rm.priors, st)).items()}
+    draw = {k: jnp.asarray(v[0]) for k, v in prior_draws(np.random.default_rng(0), variable_spec(rm.config, rm.priors, st), 1).items()}
     batch = {k: jnp.stack([v] * 3) for k, v in draw.items()}
     texts = [
         jax.jit(jax.value_and_grad(lambda d: potential(d, st, data))).lower(draw).as_text(),

@@ -30,17 +30,17 @@ def prior_dir(tmp_path, repo_root):
 
 def test_baseline_resolves_with_expected_shapes(config, repo_root):
     ps = load_priors(repo_root / "priors" / "baseline.toml", config)
-    assert ps.arrays["emission.mean"].shape == (6, 7)
-    assert ps.arrays["transition.switch"].shape == (6, 6)
-    assert ps.arrays["transition.covariates"].shape == (6, 4)
-    assert ps.arrays["transition.factors"].shape == (2, 2, 6)     # (ai.realised, backlash.high) x (stay, enter) x policy
+    assert ps.arrays["emission.mean"].shape == (8, 7)
+    assert ps.arrays["transition.switch"].shape == (8, 8)
+    assert ps.arrays["transition.covariates"].shape == (8, 4)
+    assert ps.arrays["transition.factors"].shape == (2, 2, 8)     # (ai.realised, backlash.high) x (stay, enter) x policy
     mean = ps.arrays["emission.mean"]
     qe, bs = mean.coords[0].index("qe"), mean.coords[1].index("balance_sheet")
-    assert mean.params["mu"][qe, bs] == 2.5 and mean.params["sigma"][qe, bs] == 1.5
+    assert mean.params["mu"][qe, bs] == 2.0 and mean.params["sigma"][qe, bs] == 0.5
     hold, eq = mean.coords[0].index("hold"), mean.coords[1].index("equity")
     assert mean.params["mu"][hold, eq] == 0.8                        # per-series default
     np.testing.assert_allclose(ps.arrays["transition.ai"].params["a"], [[60, 1], [1, 60]])
-    assert ps.arrays["initial.policy"].params["a"].tolist() == [1.0] * 6
+    assert ps.arrays["initial.policy"].params["a"].tolist() == [1.0] * 8
     assert len(ps.sha256) == 64 and ps.chain == ("baseline.toml",)
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
-from regimecast import runs
+from regimecast import ledger, runs
 from regimecast.config import ModelConfig, load_model_config
 from regimecast.data.panel import Panel, build_panel
 from regimecast.diagnostics import Thresholds
@@ -21,7 +23,7 @@ from regimecast.priors import PriorSet, load_priors
 from regimecast.report import write_report
 from regimecast.reporting import report_content
 from regimecast.scenarios import load_scenarios
-from regimecast.workspace import Workspace
+from regimecast.workspace import DATA_DIR_ENV, Workspace
 
 
 def load_inputs(ws: Workspace, *, model: str | None = None, priors: str = "baseline",
@@ -66,7 +68,8 @@ def forecast(ws: Workspace, run_ref: str | Path, settings: ForecastSettings, *, 
         files[FORECAST] = lambda p: paths.to_netcdf(p, engine="h5netcdf")
     meta = {"settings": asdict(settings), "stored_paths": paths is not None, "wall_time_s": round(wall, 2),
             "scenarios": {"file": str(scen.file), "text": scen.file.read_text(encoding="utf-8")}}
-    runs.add_files(path, files, {"forecast": meta})
+    manifest = runs.add_files(path, files, {"forecast": meta})
+    ledger.record(ws.ledger, manifest, summary)          # the forecast ledger (regimecast ledger)
     return path, summary
 
 
@@ -99,3 +102,156 @@ def reproduce_command(run: runs.Run) -> str:
 
 def _scenario_file(ws: Workspace, scenarios: str | Path | None) -> Path:
     return ws.models / "scenarios.toml" if scenarios is None else ws.model_file(scenarios)
+
+
+def prior_check(ws: Workspace, priors: str | Path, *, model: str | None = None):
+    """Validate a prior file against the model; returns a :class:`regimecast.prior_predictive.PriorCheck`
+    (the prior set, its parent, the parameters it changes). Raises ``ConfigError`` (file, key, value)."""
+    from regimecast.prior_predictive import check_prior_file
+
+    config = load_model_config(ws.models / "default.toml" if model is None else ws.model_file(model))
+    return check_prior_file(ws.prior_file(priors), config)
+
+
+def prior_predictive(ws: Workspace, priors: str | Path, settings: ForecastSettings, *, model: str | None = None,
+                     data_dir: str | Path | None = None, end: str | None = None,
+                     scenarios: str | Path | None = None, progress=None) -> xr.Dataset:
+    """Forecast summary from ``settings.max_draws`` parameter draws of the prior alone, started at the
+    last month of the data (see :mod:`regimecast.prior_predictive`: the data decide only where we are now)."""
+    from regimecast.prior_predictive import prior_predictive as predictive
+
+    config, prior_set, panel = load_inputs(ws, model=model, priors=str(priors), data_dir=data_dir, end=end)
+    scen = load_scenarios(_scenario_file(ws, scenarios), series=config.observed,
+                          factors={f.name: f.states for f in config.factors})
+    return predictive(config, prior_set, panel, scen, settings, progress=progress)
+
+
+def update(ws: Workspace, run_ref: str | Path, *, data_dir: str | Path | None = None, end: str | None = None,
+           accept_revisions: bool = False, overrides: dict | None = None,
+           forecast_settings: ForecastSettings | None = None, progressbar: bool = True) -> tuple[Path, dict]:
+    """Refit a run on data with newly published months, warm-started from it, and write the
+    child run (manifest ``parent`` and ``update`` blocks), its forecast, its report and the
+    update report (``reports/<child>/update.html``). ``data_dir``: explicit, else
+    $REGIMECAST_DATA_DIR, else the parent's; ``end``: last month to use (default: the latest
+    common month of the data); ``overrides``: sampler settings that differ from the parent's (e.g. ``{"draws": 500}``).
+    Returns the child run directory and the update report's content."""
+    from regimecast import update as upd
+    from regimecast.engine import config_from_manifest
+    from regimecast.fit import free_names
+    from regimecast.model import inputs
+    from regimecast.scenarios import summarise_probabilities
+    from regimecast.update_report import write_update_report
+
+    parent = runs.load_run(runs.resolve_run(ws.runs, run_ref))
+    m = parent.manifest
+    config, priors = config_from_manifest(m)
+    ddir = ws.data_dir(data_dir) if data_dir is not None or os.environ.get(DATA_DIR_ENV) else Path(m["data"]["dir"])
+    panel = build_panel(config.series, config.sample, ddir, end=end)
+    months = upd.new_months(m["data"]["end"], panel)
+    if not months:
+        raise RunError(f"no month after {m['data']['end']} in {ddir}: run {parent.run_id} is up to date")
+    revisions = upd.find_revisions(parent.idata.observed_data["y"], panel.observations, config.revision_tolerance_sd)
+    if revisions and not accept_revisions:
+        raise upd.revision_error(revisions, ddir, parent.run_id)
+
+    rm = RegimeModel(config, priors, panel)
+    start, source = upd.warm_start(parent.idata, free_names(rm.model))
+    settings = SamplerSettings(**(m["sampler"] | (overrides or {}) | {"init": "warm"}))
+    result = rm.fit(settings, Thresholds.load(ws.models / "diagnostics.toml"), progressbar=progressbar, start=start)
+    extra = {"parent": {"run_id": parent.run_id, "data_end": m["data"]["end"], "warm_start": source},
+             "update": {"new_months": months, "revisions": upd.revisions_json(revisions),
+                        "accepted_revisions": bool(revisions)}}
+    child_path = rm.save(ws.runs, result, ddir, extra)
+
+    fs = forecast_settings or ForecastSettings(**m.get("forecast", {}).get("settings", {}))
+    scen = load_scenarios(_scenario_file(ws, None), series=config.observed,
+                          factors={f.name: f.states for f in config.factors})
+    # the parent's forecast from the same files cut at its last month (its own files may have
+    # been replaced by the newer download; the revision check above vouches for the overlap)
+    parent_panel = build_panel(config.series, config.sample, ddir, end=m["data"]["end"])
+    _, before = RegimeModel(config, priors, parent_panel).forecast(parent, fs, scen, store=False)
+    _, after = forecast(ws, child_path, fs, store=False)
+    report(ws, child_path)
+    child = runs.load_run(child_path)
+
+    st = structure(config, priors)
+    names = free_names(rm.model)
+    flat = {n: child.idata.posterior[n].values.reshape((-1,) + child.idata.posterior[n].shape[2:]) for n in names}
+    thin = np.unique(np.linspace(0, next(iter(flat.values())).shape[0] - 1, min(fs.max_draws, 500)).astype(int))
+    steps = upd.filter_steps({k: v[thin] for k, v in flat.items()}, st, inputs(rm.design))
+    pol = config.transition_factor
+    p_now = upd.state_summary(parent.idata.posterior[f"filtered_{pol}"], m["data"]["end"], pol)
+    c_then = upd.state_summary(child.idata.posterior[f"filtered_{pol}"], m["data"]["end"], pol)
+    c_now = upd.state_summary(child.idata.posterior[f"filtered_{pol}"], panel.end, pol)
+    content = {
+        "parent": {"run_id": parent.run_id, "data_end": m["data"]["end"]},
+        "child": {"run_id": child.run_id, "data_end": panel.end, "diagnostics": child.manifest["diagnostics"]},
+        "new_months": months, "warm_start": source, "revisions": upd.revisions_json(revisions),
+        "scenarios": {str(s): {"before": summarise_probabilities(before["scenario_prob"].sel(scenario=s).values),
+                               "after": summarise_probabilities(after["scenario_prob"].sel(scenario=s).values)}
+                      for s in after["scenario"].values},
+        "policy": {s: {"parent": p_now[s], "child_at_parent_end": c_then[s], "child": c_now[s]} for s in c_now},
+        "months": upd.month_contributions(steps, rm.design.dates, months, tuple(st.policy_states),
+                                          rm.design_dataset()["y"]),
+    }
+    write_update_report(ws.reports / child.run_id, content)
+    return child_path, content
+
+
+def compare(ws: Workspace, priors: list[str], settings: SamplerSettings, *, runs_: list[str] | None = None,
+            data_dir: str | Path | None = None, end: str | None = None, lfo_months: int = 36,
+            forecast_settings: ForecastSettings | None = None, progressbar: bool = True) -> tuple[Path, dict]:
+    """Fit every prior set in ``priors`` on the same data (or take the fitted runs ``runs_``,
+    which must share their data), forecast each with the same settings, and write
+    ``reports/compare/<id>/``: PSIS-LOO and LFO ELPD, stacking weights, scenario probabilities
+    side by side. Returns the report directory and its content."""
+    import hashlib
+    import json
+
+    from regimecast import compare as cmp
+    from regimecast.compare_report import write_compare_report
+
+    fs = forecast_settings or ForecastSettings(seed=settings.seed)
+    paths: dict[str, Path] = {}
+    if runs_:
+        for ref in runs_:
+            p = runs.resolve_run(ws.runs, ref)
+            name = runs.load_manifest(p)["priors"]["name"]
+            if name in paths:
+                raise RunError(f"compare: two runs of prior set '{name}' ({paths[name].name}, {p.name})")
+            paths[name] = p
+    for pr in priors:
+        p, _ = fit(ws, settings, priors=pr, data_dir=data_dir, end=end, progressbar=progressbar)
+        name = runs.load_manifest(p)["priors"]["name"]
+        if name in paths:
+            raise RunError(f"compare: prior set '{name}' given twice")
+        paths[name] = p
+    if len(paths) < 2:
+        raise RunError("compare: needs at least two prior sets or runs")
+    loaded = {n: runs.load_run(p) for n, p in paths.items()}
+    spans = {(r.manifest["data"]["start"], r.manifest["data"]["end"]) for r in loaded.values()}
+    if len(spans) != 1:
+        raise RunError(f"compare: the runs were fitted on different samples {sorted(spans)}; ELPDs would not compare")
+    summaries = {}
+    for n, r in loaded.items():
+        if FORECAST_SUMMARY in r.manifest.get("files", {}) and \
+                r.manifest.get("forecast", {}).get("settings") == asdict(fs):
+            summaries[n] = xr.load_dataset(r.path / FORECAST_SUMMARY, engine="h5netcdf")
+        else:
+            summaries[n] = forecast(ws, r.path, fs, store=False, data_dir=data_dir)[1]
+    idatas = {n: r.idata for n, r in loaded.items()}
+    loo, weights = cmp.loo_table(idatas)
+    start, stop = spans.pop()
+    content = {
+        "data_start": start, "data_end": stop,
+        "settings": f"forecast: {fs.max_draws} draws x {fs.paths} paths, seed {fs.seed}; LFO over the last {lfo_months} months",
+        "runs": {n: {"run_id": r.run_id, "prior_sha256": r.manifest["priors"]["sha256"],
+                     "diagnostics": r.manifest["diagnostics"]} for n, r in loaded.items()},
+        "loo": loo, "weights": weights,
+        "lfo": {n: cmp.lfo(i, lfo_months) for n, i in idatas.items()},
+        "scenarios": cmp.scenario_table(summaries, weights),
+    }
+    key = hashlib.sha256(json.dumps(sorted(r.run_id for r in loaded.values())).encode()).hexdigest()[:8]
+    out = ws.reports / "compare" / f"{stop}-{key}"
+    write_compare_report(out, content)
+    return out, content

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,9 @@ EMISSION_FAMILIES = ("student_t", "normal")
 COVARIATE_FEATURES = ("level", "drawdown")
 MISSING_RULES = ("ffill", "zero")
 
+
+# sd of a series beyond which ``regimecast update`` calls a changed observation a revision
+DEFAULT_REVISION_TOLERANCE_SD = 0.1
 
 @dataclass(frozen=True)
 class Factor:
@@ -72,6 +75,10 @@ class ModelConfig:
     transition_factor: str
     covariates: tuple[Covariate, ...]
     history: tuple[Episode, ...]
+    # model state -> reference states it agrees with besides its own name (``[history] agrees``)
+    history_agrees: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # ``regimecast update`` refuses a revision of the parent's data beyond this many sd of the series
+    revision_tolerance_sd: float = DEFAULT_REVISION_TOLERANCE_SD
 
     @property
     def observed(self) -> tuple[str, ...]:
@@ -114,7 +121,7 @@ def load_model_config(path: str | Path) -> ModelConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(path, "<file>", None, f"not valid TOML: {exc}") from exc
     _known(path, "", doc, {"schema_version", "name", "description", "sample", "series",
-                           "factors", "emission", "transition", "history"})
+                           "factors", "emission", "transition", "history", "update"})
     if doc.get("schema_version") != SCHEMA_VERSION:
         raise ConfigError(path, "schema_version", doc.get("schema_version"),
                           f"this regimecast reads schema_version = {SCHEMA_VERSION}")
@@ -149,8 +156,16 @@ def load_model_config(path: str | Path) -> ModelConfig:
     covariates = _parse_covariates(path, tr.get("covariates", {}), names)
 
     hist = doc.get("history", {})
-    _known(path, "history", hist, {"episodes"})
+    _known(path, "history", hist, {"episodes", "agrees"})
     tstates = next(f for f in factors if f.name == tfactor).states
+    agrees = {}
+    for st, refs in hist.get("agrees", {}).items():
+        _choice(path, f"history.agrees.{st}", st, tstates)
+        if not isinstance(refs, list):
+            raise ConfigError(path, f"history.agrees.{st}", refs, "expected a list of states")
+        for i, r in enumerate(refs):
+            _choice(path, f"history.agrees.{st}[{i}]", r, tstates)
+        agrees[st] = tuple(refs)
     episodes = []
     for i, ep in enumerate(hist.get("episodes", [])):
         key = f"history.episodes[{i}]"
@@ -160,12 +175,19 @@ def load_model_config(path: str | Path) -> ModelConfig:
             _month(path, f"{key}.{k}", ep.get(k))
         episodes.append(Episode(ep["state"], ep["start"], ep["end"]))
 
+    upd = doc.get("update", {})
+    _known(path, "update", upd, {"revision_tolerance_sd"})
+    tol = _number(path, "update.revision_tolerance_sd", upd.get("revision_tolerance_sd", DEFAULT_REVISION_TOLERANCE_SD))
+    if tol < 0:
+        raise ConfigError(path, "update.revision_tolerance_sd", tol, "must be non-negative")
+
     return ModelConfig(
         file=path, text=raw.decode("utf-8"), sha256=hashlib.sha256(raw).hexdigest(),
         name=str(doc.get("name", path.stem)), series=series, sample=sample, factors=factors,
         emission_family=family, ar_series=ar_series, ar_center={k: float(v) for k, v in ar_center.items()},
         covariance_factor=cov_factor, scale_factors=scale_factors, transition_factor=tfactor,
-        covariates=covariates, history=tuple(episodes),
+        covariates=covariates, history=tuple(episodes), history_agrees=agrees,
+        revision_tolerance_sd=tol,
     )
 
 

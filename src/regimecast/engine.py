@@ -21,7 +21,8 @@ from regimecast.design import Design, build_design
 from regimecast.diagnostics import Thresholds, diagnostics_block
 from regimecast.errors import RunError
 from regimecast.fit import SamplerSettings, free_names, sample
-from regimecast.forecast import ForecastSettings, forward_spec, origin, posterior_draws, run_forecast
+from regimecast.forecast import (ForecastSettings, drawdown_window, forward_spec, origin, posterior_draws,
+                                 run_forecast)
 from regimecast.history import policy_agreement
 from regimecast.model import build_model, inputs, structure, variable_spec
 from regimecast.posterior import add_posterior_quantities
@@ -54,9 +55,11 @@ class RegimeModel:
         """The PyMC model (built once)."""
         return build_model(self.config, self.priors, self.design)
 
-    def fit(self, settings: SamplerSettings, thresholds: Thresholds, *, progressbar: bool = True) -> FitResult:
-        """Sample the posterior; record diagnostics and the policy-history check."""
-        idata, wall, init = sample(self.model, settings, progressbar=progressbar)
+    def fit(self, settings: SamplerSettings, thresholds: Thresholds, *, progressbar: bool = True,
+            start: dict | None = None) -> FitResult:
+        """Sample the posterior; record diagnostics and the policy-history check. ``start``:
+        initial values of the free variables (``settings.init == "warm"``, e.g. a parent run's)."""
+        idata, wall, init = sample(self.model, settings, progressbar=progressbar, start=start)
         idata = add_posterior_quantities(idata, self.config, structure(self.config, self.priors),
                                          inputs(self.design), self.design.dates)
         idata.add_groups(observed_data=self.design_dataset())
@@ -74,8 +77,8 @@ class RegimeModel:
                 "data": {k: p.sha256 for k, p in sorted(self.panel.provenance.items())},
                 "sampler": settings.as_dict()}
 
-    def manifest(self, fit: FitResult, data_dir: Path) -> dict:
-        return {
+    def manifest(self, fit: FitResult, data_dir: Path, extra: dict | None = None) -> dict:
+        return (extra or {}) | {
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "regimecast_version": __version__,
             "machine": {"platform": platform.platform(), "processor": platform.machine()},
@@ -94,10 +97,11 @@ class RegimeModel:
             "policy_history": fit.history,
         }
 
-    def save(self, runs_dir: Path, fit: FitResult, data_dir: Path) -> Path:
-        """Write the run atomically; returns its directory."""
-        run_id = runs.make_run_id(self.priors.name, self.fingerprint(fit.settings))
-        return runs.save_run(runs_dir, run_id, fit.idata, self.manifest(fit, data_dir))
+    def save(self, runs_dir: Path, fit: FitResult, data_dir: Path, extra: dict | None = None) -> Path:
+        """Write the run atomically; returns its directory. ``extra``: further manifest
+        blocks (e.g. an update's ``parent``)."""
+        run_id = runs.make_run_id(self.priors.name, self.fingerprint(fit.settings) | (extra or {}))
+        return runs.save_run(runs_dir, run_id, fit.idata, self.manifest(fit, data_dir, extra))
 
     @staticmethod
     def load(path: Path) -> runs.Run:
@@ -110,15 +114,7 @@ class RegimeModel:
         manifest (the workspace copies may have changed since), the data re-read from
         ``data_dir`` (default: the run's) and refused unless every file's SHA-256 matches."""
         m = run.manifest
-        with tempfile.TemporaryDirectory() as tmp:
-            model_file = Path(tmp) / Path(m["model"]["file"]).name
-            model_file.write_text(m["model"]["text"], encoding="utf-8")
-            config = load_model_config(model_file)
-            for name, text in m["priors"]["sources"].items():
-                (Path(tmp) / name).write_text(text, encoding="utf-8")
-            priors = load_priors(Path(tmp) / m["priors"]["chain"][-1], config)
-        config = replace(config, file=Path(m["model"]["file"]))
-        priors = replace(priors, file=Path(m["priors"]["file"]))
+        config, priors = config_from_manifest(m)
         ddir = Path(data_dir or m["data"]["dir"])
         panel = build_panel(config.series, config.sample, ddir, end=m["data"]["end"])
         for name, prov in m["data"]["provenance"].items():
@@ -135,11 +131,19 @@ class RegimeModel:
         names = list(variable_spec(self.config, self.priors, st))
         draws, ids = posterior_draws(run.idata.posterior, names, settings.max_draws)
         spec = forward_spec(self.config, self.design, self.panel)
-        org = origin(self.config, self.design, self.panel, _window(self.config))
+        org = origin(self.config, self.design, self.panel, drawdown_window(self.config))
         return run_forecast(self.config, st, self.design, org, draws, ids, inputs(self.design), spec, settings,
                             scenario_set, store=store, progress=progress)
 
 
-def _window(config: ModelConfig) -> int:
-    """Months of trailing levels the simulation carries (the longest drawdown window)."""
-    return max([c.window for c in config.covariates if c.feature == "drawdown"], default=1)
+def config_from_manifest(m: dict) -> tuple[ModelConfig, PriorSet]:
+    """The model configuration and prior set a run was fitted with, from the texts in its
+    manifest (not the workspace files, which may have changed since)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model_file = Path(tmp) / Path(m["model"]["file"]).name
+        model_file.write_text(m["model"]["text"], encoding="utf-8")
+        config = load_model_config(model_file)
+        for name, text in m["priors"]["sources"].items():
+            (Path(tmp) / name).write_text(text, encoding="utf-8")
+        priors = load_priors(Path(tmp) / m["priors"]["chain"][-1], config)
+    return replace(config, file=Path(m["model"]["file"])), replace(priors, file=Path(m["priors"]["file"]))

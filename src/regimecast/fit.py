@@ -10,7 +10,7 @@ import numpy as np
 import pymc as pm
 
 BACKENDS = ("numpyro", "nutpie")
-INITS = ("map", "jitter")
+INITS = ("map", "jitter", "warm")
 MASS_MATRICES = ("diag", "low_rank")
 
 
@@ -26,6 +26,7 @@ class SamplerSettings:
     target_accept: float = 0.85
     init: str = "map"            # "map": every chain starts at the best of map_restarts local modes
     map_restarts: int = 4        # "jitter": PyMC's initial point with a U(-1, 1) jitter per chain
+                                 # "warm": every chain starts at a given point (a parent run's)
     map_maxiter: int = 3000
     mass_matrix: str = "low_rank"  # nutpie: "low_rank" adapts diagonal + low-rank (nutpie's
                                    # low_rank_modified_mass_matrix), "diag" a diagonal only
@@ -51,14 +52,16 @@ def free_names(model: pm.Model) -> list[str]:
     return [rv.name for rv in model.free_RVs]
 
 
-def sample(model: pm.Model, settings: SamplerSettings, *, progressbar: bool = True
+def sample(model: pm.Model, settings: SamplerSettings, *, progressbar: bool = True, start: dict | None = None
            ) -> tuple[az.InferenceData, float, dict]:
     """Posterior draws of the model's free variables (``posterior`` and ``sample_stats``),
     the wall time in seconds (initialisation and compilation included) and a report of the
-    initialisation (see :func:`map_start`)."""
+    initialisation (see :func:`map_start`). ``start`` (required with ``init="warm"``, refused
+    otherwise): initial values of the free variables, keyed by name, constrained scale."""
     t0 = time.perf_counter()
     init_report: dict = {"method": settings.init}
-    start = None
+    if (settings.init == "warm") != (start is not None):
+        raise ValueError(f"sampler init {settings.init!r}: a start point is needed with 'warm' and only with it")
     if settings.init == "map":
         start, init_report = map_start(model, settings.seed, settings.map_restarts, settings.map_maxiter)
     if settings.backend == "numpyro":

@@ -79,6 +79,11 @@ def _fixed_covariate(c: Covariate, specs: dict, panel: Panel, end: pd.Timestamp)
     return float(last)
 
 
+def drawdown_window(config: ModelConfig) -> int:
+    """Months of trailing levels the simulation carries (the longest drawdown window)."""
+    return max([c.window for c in config.covariates if c.feature == "drawdown"], default=1)
+
+
 def origin(config: ModelConfig, design: Design, panel: Panel, window: int) -> Origin:
     """Observations and natural levels at the last month of the sample (NaN-free: a series
     missing in that month uses its last available value)."""

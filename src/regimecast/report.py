@@ -174,7 +174,8 @@ def write_report(out_dir: Path, content: ReportContent) -> Path:
 
     Everything is rendered in memory first, written to a hidden ``.tmp-<name>.*`` sibling,
     then swapped in: an existing ``out_dir`` is renamed to a hidden ``.old-<name>.*``
-    sibling, the new directory renamed into place, the old one deleted. Any failure before
+    sibling, the new directory renamed into place, the old one deleted. Other files in
+    ``out_dir`` (another command's, e.g. ``diagnostics.html``) are carried over. Any failure before
     the swap leaves a previous report exactly as it was.
     """
     out_dir = Path(out_dir)
@@ -188,6 +189,10 @@ def write_report(out_dir: Path, content: ReportContent) -> Path:
     try:
         for name, text in files.items():
             atomic.write_text(staging / name, text)
+        if out_dir.is_dir():      # keep what other commands wrote there (diagnostics, update)
+            for other in out_dir.iterdir():
+                if other.name not in files and not other.name.startswith("."):
+                    (shutil.copytree if other.is_dir() else shutil.copy2)(other, staging / other.name)
         _swap_into_place(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

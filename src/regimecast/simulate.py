@@ -57,29 +57,6 @@ def simulate_panel(key: jax.Array, params: Params, covariates: jnp.ndarray, lag0
     return y, p, o
 
 
-def sample_prior(key: jax.Array, spec: dict) -> dict[str, np.ndarray]:
-    """One draw of the sampler's free variables from their prior; ``spec`` is
-    :func:`regimecast.model.variable_spec`. Correlations are drawn from LKJ(eta) and mapped to
-    the unconstrained space the sampler uses."""
-    from numpyro.distributions import LKJCholesky
-    from numpyro.distributions.transforms import CorrCholeskyTransform
-
-    out = {}
-    for k, (name, v) in zip(jax.random.split(key, len(spec)), spec.items()):
-        if v.kind == "dirichlet":
-            out[name] = jax.random.dirichlet(k, jnp.asarray(v.params[0]))
-        elif v.kind == "normal01":
-            out[name] = jax.random.normal(k, v.shape)
-        elif v.kind == "beta":
-            out[name] = jax.random.beta(k, jnp.asarray(v.params[0]), jnp.asarray(v.params[1]))
-        elif v.kind == "gamma":
-            out[name] = jax.random.gamma(k, v.params[0]) / v.params[1]
-        else:
-            n_states, dim, eta = v.params
-            out[name] = CorrCholeskyTransform().inv(LKJCholesky(dim, eta).sample(k, (n_states,)))
-    return {k: np.asarray(v) for k, v in out.items()}
-
-
 # ------------------------------------------------------------------------------------------
 # Forward simulation from a fitted run (forecasts): path-dependent covariates, batched paths.
 # ------------------------------------------------------------------------------------------

@@ -32,6 +32,11 @@ class Workspace:
         return self.root / "runs"
 
     @property
+    def ledger(self) -> Path:
+        """The forecast ledger (SQLite): every forecast and its later scores (``regimecast.ledger``)."""
+        return self.runs / "ledger.sqlite"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

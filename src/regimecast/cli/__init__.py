@@ -150,3 +150,17 @@ def run(ctx: typer.Context, model: ModelOpt = None, priors: PriorsOpt = "baselin
 
 def main() -> None:
     app()
+
+
+from regimecast.cli import ledger as ledger_cmd  # noqa: E402  (the forecast ledger)
+app.add_typer(ledger_cmd.app, name="ledger")
+from regimecast.cli import update as update_cmd  # noqa: E402  (refit on new months)
+app.command(name="update")(update_cmd.update)
+from regimecast.cli import compare as compare_cmd  # noqa: E402  (narratives side by side)
+app.command(name="compare")(compare_cmd.compare)
+from regimecast.cli import backtest as backtest_cmd  # noqa: E402  (forecast-calibration backtest)
+app.command(name="backtest")(backtest_cmd.backtest)
+from regimecast.cli import priors as priors_cmd  # noqa: E402  (prior sets: check, prior predictive)
+app.add_typer(priors_cmd.app, name="priors")
+from regimecast.cli import diagnose as diagnose_cmd  # noqa: E402  (review of a fit: verdict, diagnostics.html)
+app.command(name="diagnose")(diagnose_cmd.diagnose)

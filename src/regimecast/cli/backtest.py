@@ -1,0 +1,135 @@
+"""``regimecast backtest``: refit at each origin, forecast, score against what happened and
+against four baselines; resumable; serial or on Dask; report in reports/backtest/."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from regimecast.cli.common import DataDirOpt, ModelOpt, PriorsOpt, fail, workspace
+from regimecast.errors import RegimecastError
+
+REPORT_DIR = "backtest"      # reports/backtest/
+
+
+def backtest(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option("--start", help="First origin month YYYY-MM (origins before the model's "
+                                       "first feasible one are listed as skipped).")],
+    every: Annotated[int, typer.Option("--every", help="Months between origins.")] = 6,
+    horizons: Annotated[str, typer.Option("--horizons", help="Comma-separated months after the origin to score.")]
+    = "1,3,12",
+    end: Annotated[str | None, typer.Option("--end", help="Last origin YYYY-MM (default: the last month at which "
+                                            "the shortest horizon has been observed).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Base seed; each origin's seeds derive from it and the "
+                                      "origin month.")] = 20261123,
+    chains: Annotated[int, typer.Option("--chains")] = 2,
+    draws: Annotated[int, typer.Option("--draws")] = 300,
+    tune: Annotated[int, typer.Option("--tune")] = 300,
+    paths: Annotated[int, typer.Option("--paths", help="Simulated paths per posterior draw.")] = 20,
+    max_draws: Annotated[int, typer.Option("--max-draws", help="Posterior draws used (evenly thinned).")] = 600,
+    backend: Annotated[str, typer.Option("--backend")] = "nutpie",
+    mass_matrix: Annotated[str, typer.Option("--mass-matrix")] = "low_rank",
+    init: Annotated[str, typer.Option("--init")] = "map",
+    model: ModelOpt = None,
+    priors: PriorsOpt = "baseline",
+    data_dir: DataDirOpt = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Address of a running Dask scheduler "
+                                                  "(default: a LocalCluster on this machine).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="LocalCluster worker processes (default: one "
+                                                "per CPU, at most one per origin).")] = None,
+    serial: Annotated[bool, typer.Option("--serial", help="Run the origins one after another in this process.")]
+    = False,
+) -> None:
+    """Forecast-calibration backtest against baselines (random walk, iid Gaussian, Markov
+    switching, GARCH(1,1)): CRPS, log score, coverage, PIT, Brier; resumable (finished origins
+    in runs/backtest/<config hash>/ are skipped); report in reports/backtest/. The default
+    sampler settings (2 chains x 300 draws, 300 tuning steps) are reduced to make the backtest
+    feasible; most origins' fits are then flagged as untrusted."""
+    from regimecast import backtest as bt
+    from regimecast import backtest_report as rep
+
+    ws = workspace(ctx)
+    if serial and scheduler:
+        fail(ValueError("--serial and --scheduler exclude each other"))
+    try:
+        hs = tuple(int(h) for h in horizons.split(",") if h.strip())
+        settings = bt.BacktestSettings(start=start, every=every, horizons=hs, seed=seed, end=end, chains=chains,
+                                       draws=draws, tune=tune, paths=paths, max_draws=max_draws, backend=backend,
+                                       mass_matrix=mass_matrix, init=init)
+        inputs = bt.load_inputs(ws, model=model, priors=priors, data_dir=data_dir)
+        todo, skipped = bt.origins(settings, inputs.config, inputs.full.end)
+        where = "serially" if serial else (f"on the Dask scheduler {scheduler}" if scheduler else "on a LocalCluster")
+        typer.echo(f"backtest: {len(todo)} origins {todo[0] if todo else ''}..{todo[-1] if todo else ''} every "
+                   f"{every} months, horizons {', '.join(map(str, settings.horizons))}; refits {chains} chains x "
+                   f"{draws} draws ({tune} tune), {where}")
+        for o, why in skipped.items():
+            typer.echo(f"  skipped {o}: {why}")
+        result = bt.run_backtest(inputs, settings, ws.runs, serial=serial, scheduler=scheduler, n_workers=workers,
+                                 progress=_progress)
+    except (RegimecastError, ValueError) as e:
+        fail(e)
+    typer.echo(f"results {result.directory} ({len(result.computed)} computed, {len(result.reused)} reused, "
+               f"{result.wall_time_s:.0f} s)")
+    if not result.records:
+        fail(bt.BacktestError("no origin finished: " + "; ".join(f"{o}: {m}" for o, m in result.failed.items())))
+    summary = rep.build_summary(result.records, description=result.description, config_hash=result.config_hash,
+                                directory=str(result.directory), skipped=result.skipped,
+                                unresolvable=inputs.unresolvable, failed=result.failed,
+                                reproduce=_reproduce(settings, model, priors, data_dir))
+    out = rep.write_backtest_report(ws.reports / REPORT_DIR, summary)
+    _print_skill(summary)
+    typer.echo("where the engine is worse:")
+    for line in summary["engine_worse"]:
+        typer.echo(f"  - {line}")
+    if summary["untrusted_origins"]:
+        typer.echo(f"{len(summary['untrusted_origins'])} of {len(summary['origins'])} origin fits did not pass the "
+                   "sampler diagnostics (flagged in the report)")
+    typer.echo(f"report {out / rep.HTML_FILE}")
+    if result.failed:
+        fail(bt.BacktestError("origins failed (rerun to retry): "
+                              + "; ".join(f"{o}: {m}" for o, m in result.failed.items())))
+
+
+def _progress(origin: str, record: dict | None, error: str | None) -> None:
+    if error:
+        typer.echo(f"  origin {origin}: FAILED: {error}", err=True)
+        return
+    d = record["fit"].get("diagnostics", {})
+    verdict = "trusted" if record["trusted"] else "untrusted (" + "; ".join(d.get("reasons", [])) + ")"
+    typer.echo(f"  origin {origin}: fit {record['fit'].get('wall_time_s', float('nan')):.0f} s, {verdict}")
+
+
+def _print_skill(summary: dict) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from regimecast.backtest import ENGINE
+
+    base = list(summary["baselines"])
+    table = Table(title="CRPS skill of the engine (1 - CRPS_engine / CRPS_baseline; > 0: engine better)",
+                  box=box.SIMPLE_HEAD)
+    for col in ("series", "horizon", "n", "engine CRPS", *base):
+        table.add_column(col, justify="right" if col not in ("series",) else "left")
+    for s in summary["series"]:
+        for h in summary["horizons"]:
+            sk, eng = summary["skill"][s][str(h)], summary["crps"][s][str(h)][ENGINE]
+            table.add_row(s, f"{h} m", str(eng["n"]), "n/a" if eng["mean"] is None else f"{eng['mean']:.4g}",
+                          *("n/a" if sk[b]["skill"] is None else f"{sk[b]['skill']:+.3f}" for b in base))
+    Console(width=160).print(table)
+
+
+def _reproduce(s, model, priors, data_dir) -> str:
+    parts = [f"regimecast backtest --start {s.start} --every {s.every} --horizons {','.join(map(str, s.horizons))}"]
+    if s.end:
+        parts.append(f"--end {s.end}")
+    parts.append(f"--seed {s.seed} --chains {s.chains} --draws {s.draws} --tune {s.tune} --paths {s.paths} "
+                 f"--max-draws {s.max_draws} --backend {s.backend} --mass-matrix {s.mass_matrix} --init {s.init} "
+                 f"--priors {priors}")
+    if model:
+        parts.append(f"--model {model}")
+    if data_dir:
+        parts.append(f"--data-dir {data_dir}")
+    return " ".join(parts)

@@ -1,0 +1,93 @@
+"""Narrative comparison: LOO and leave-future-out ELPD against the closed forms of a conjugate
+normal model, the scenario table by hand, and ``compare`` end to end on two tiny real fits."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy import stats
+
+from regimecast.compare import lfo, loo_table, scenario_table
+
+N, CHAINS, DRAWS = 30, 4, 5000
+
+
+@pytest.fixture(scope="module")
+def conjugate():
+    """y_i ~ N(mu, 1), mu ~ N(0, 1): exact posterior draws and their pointwise log likelihood."""
+    rng = np.random.default_rng(11)
+    y = rng.normal(0.7, 1.0, N)
+    v = 1.0 / (1.0 + N)
+    mu = rng.normal(v * y.sum(), np.sqrt(v), (CHAINS, DRAWS))
+    ll = stats.norm.logpdf(y[None, None, :], mu[..., None], 1.0)
+    dates = pd.date_range("2000-01-01", periods=N, freq="MS")
+    idata = az.InferenceData(posterior=xr.Dataset({"mu": (("chain", "draw"), mu)}),
+                             log_likelihood=xr.Dataset({"y": (("chain", "draw", "date"), ll)}, coords={"date": dates}))
+    return y, idata
+
+
+def test_lfo_matches_exact_one_step_predictive(conjugate):
+    y, idata = conjugate
+    res = lfo(idata, 10)
+    exact = []
+    for t in range(N - 10, N):                      # p(y_t | y_0..t-1) = N(m_t, 1 + v_t)
+        v = 1.0 / (1.0 + t)
+        exact.append(stats.norm.logpdf(y[t], v * y[:t].sum(), np.sqrt(1.0 + v)))
+    np.testing.assert_allclose(res["elpd_pointwise"], exact, atol=0.02)
+    assert res["elpd"] == pytest.approx(sum(exact), abs=0.1)
+    assert res["dates"][0] == "2001-09" and len(res["pareto_k"]) == 10 and res["n_bad_k"] == 0
+    with pytest.raises(ValueError, match="LFO over 30 months"):
+        lfo(idata, N)
+
+
+def test_loo_matches_exact_leave_one_out(conjugate):
+    y, idata = conjugate
+    v = 1.0 / N                                     # posterior variance without one of N points
+    exact = sum(stats.norm.logpdf(y[i], v * (y.sum() - y[i]), np.sqrt(1.0 + v)) for i in range(N))
+    shifted = az.InferenceData(posterior=idata.posterior,
+                               log_likelihood=idata.log_likelihood + 0.0)
+    lppd = sum(stats.norm.logpdf(y, y.sum() / (N + 1), np.sqrt(1.0 + 1.0 / (N + 1))))   # in-sample, exact
+    table, weights = loo_table({"a": idata, "b": shifted})
+    assert table["a"]["elpd"] == pytest.approx(exact, abs=0.05)
+    assert table["a"]["n_bad_k"] == 0 and table["a"]["p_loo"] == pytest.approx(lppd - exact, abs=0.05)
+    assert sum(weights.values()) == pytest.approx(1.0)
+
+
+def _summary(p):
+    p = np.asarray(p, float)
+    return xr.Dataset({"scenario_prob": (("draw", "scenario"), p)}, coords={"scenario": ["x", "y"]})
+
+
+def test_scenario_table_spread_and_stacking():
+    a = _summary([[0.1, 0.5], [0.3, 0.5]])           # means 0.2, 0.5
+    b = _summary([[0.6, 0.4], [0.6, 0.4]])           # means 0.6, 0.4
+    out = scenario_table({"a": a, "b": b}, {"a": 0.25, "b": 0.75})
+    assert out["x"]["spread"] == pytest.approx(0.4) and out["y"]["spread"] == pytest.approx(0.1)
+    assert out["x"]["stacked"] == pytest.approx(0.25 * 0.2 + 0.75 * 0.6)
+    assert out["x"]["by_prior"]["a"]["mean"] == pytest.approx(0.2)
+
+
+def test_compare_end_to_end(workspace, tiny_fit, fred_dir, repo_root):
+    from regimecast import api
+    from regimecast.fit import SamplerSettings
+    from regimecast.forecast import ForecastSettings
+
+    from conftest import END, TINY
+
+    shutil.copy(repo_root / "tests" / "fixtures" / "priors" / "good_child.toml", workspace.priors / "good_child.toml")
+    fs = ForecastSettings(seed=5, horizon=24, paths=10, max_draws=20)
+    out, c = api.compare(workspace, ["good_child"], SamplerSettings(seed=7, **TINY), runs_=[str(tiny_fit[0])],
+                         data_dir=fred_dir, end=END, lfo_months=12, forecast_settings=fs, progressbar=False)
+    assert set(c["runs"]) == {"baseline", "child"}
+    assert sum(c["weights"].values()) == pytest.approx(1.0)
+    for n in c["runs"]:
+        assert np.isfinite(c["loo"][n]["elpd"]) and len(c["lfo"][n]["elpd_pointwise"]) == 12
+    doc = json.loads((out / "compare.json").read_text())
+    assert set(doc["scenarios"]) == set(c["scenarios"]) and len(doc["scenarios"]) > 5
+    assert (out / "index.html").read_text().count("<table") == 2

@@ -1,0 +1,127 @@
+"""``regimecast update``: new months, revision detection, warm start, and the update end to end
+on the real data (tiny sampler settings: plumbing, not convergence)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from regimecast.errors import RunError
+from regimecast.update import find_revisions, warm_start
+
+from conftest import END
+
+
+def _obs(values, months=("2020-01", "2020-02", "2020-03", "2020-04")):
+    dates = pd.DatetimeIndex([pd.Period(m, "M").to_timestamp() for m in months])
+    return xr.DataArray(np.asarray(values, float), dims=("date", "series"),
+                        coords={"date": dates, "series": ["a", "b"]})
+
+
+def test_revisions_beyond_tolerance_only():
+    old = _obs([[0.0, 1.0], [1.0, np.nan], [2.0, 3.0], [3.0, 4.0]])      # sd of a: 1.29
+    new = _obs([[0.05, 1.0], [1.0, 2.0], [2.5, 3.0], [3.0, np.nan]])
+    revs = find_revisions(old, new, tolerance_sd=0.1)
+    tol_a = 0.1 * float(np.std([0, 1, 2, 3], ddof=0))
+    # a 2020-01: +0.05 < tol (0.11) ignored; a 2020-03: +0.5 revised; b 2020-02: newly published, not a
+    # revision; b 2020-04: removed, a revision
+    assert [(r.series, r.month) for r in revs] == [("a", "2020-03"), ("b", "2020-04")]
+    assert revs[0].old == 2.0 and revs[0].new == 2.5 and revs[0].tolerance == pytest.approx(tol_a)
+    assert np.isnan(revs[1].new)
+    assert find_revisions(old, old, tolerance_sd=0.0) == []
+
+
+def test_warm_start_takes_the_highest_density_draw():
+    post = xr.Dataset({"x": (("chain", "draw", "k"), np.arange(24.0).reshape(2, 4, 3))})
+    lp = np.array([[0.0, 5.0, 1.0, 2.0], [3.0, 4.0, 9.0, 1.0]])
+    idata = az.InferenceData(posterior=post, sample_stats=xr.Dataset({"lp": (("chain", "draw"), lp)}))
+    point, source = warm_start(idata, ["x"])
+    assert source == {"chain": 1, "draw": 2, "by": "lp"}
+    np.testing.assert_array_equal(point["x"], post["x"].values[1, 2])
+
+
+def test_revised_history_is_refused_naming_series_and_month(workspace, tiny_fit, fred_dir, tmp_path):
+    from regimecast import api
+
+    ddir = tmp_path / "fred"
+    shutil.copytree(fred_dir, ddir)
+    ff = pd.read_csv(ddir / "FEDFUNDS.csv")
+    ff.loc[ff["observation_date"] == "2010-05-01", "FEDFUNDS"] += 0.5                 # a rewritten month
+    ff.to_csv(ddir / "FEDFUNDS.csv", index=False)
+    with pytest.raises(RunError) as exc:
+        api.update(workspace, tiny_fit[0], data_dir=ddir, end="2014-03", progressbar=False)
+    msg = str(exc.value)
+    assert "fedfunds 2010-05" in msg and "fedfunds 2010-06" in msg and "--accept-revisions" in msg
+
+
+def test_update_writes_child_run_and_report(workspace, tiny_fit, fred_dir):
+    from regimecast import api
+    from regimecast.forecast import ForecastSettings
+    from regimecast.runs import load_run
+
+    fs = ForecastSettings(seed=3, horizon=24, paths=10, max_draws=20)
+    path, content = api.update(workspace, tiny_fit[0], data_dir=fred_dir, end="2014-03", forecast_settings=fs,
+                               progressbar=False)
+    child = load_run(path)
+    m = child.manifest
+    assert m["parent"]["run_id"] == tiny_fit[0].name and m["parent"]["data_end"] == END
+    assert m["update"]["new_months"] == ["2014-01", "2014-02", "2014-03"] and m["update"]["revisions"] == []
+    assert m["sampler"]["init"] == "warm" and m["data"]["end"] == "2014-03"
+    assert child.idata.posterior.sizes["draw"] == load_run(tiny_fit[0]).idata.posterior.sizes["draw"]
+    assert pd.Timestamp(child.idata.posterior["date"].values[-1]) == pd.Timestamp("2014-03-01")
+    # the report: every scenario before and after, the policy state, one row per new month
+    rep = workspace.reports / path.name
+    doc = json.loads((rep / "update.json").read_text())
+    assert set(doc["scenarios"]) == set(content["scenarios"]) and len(doc["scenarios"]) > 5
+    assert [r["month"] for r in doc["months"]] == ["2014-01", "2014-02", "2014-03"]
+    for r in doc["months"]:
+        assert sum(r["predicted"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert sum(r["filtered"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert 0.0 <= r["lpd_percentile"] <= 1.0
+    # the new months' log predictive densities are the child's stored ones (posterior mean)
+    lpd = child.idata.log_likelihood["y"].sel(date=slice("2014-01", "2014-03")).mean(("chain", "draw")).values
+    np.testing.assert_allclose([r["log_predictive"] for r in doc["months"]], lpd, rtol=0.05, atol=0.05)
+    pol = doc["policy"]
+    assert sum(v["child"]["mean"] for v in pol.values()) == pytest.approx(1.0, abs=1e-4)
+    assert (rep / "update.html").read_text().count("<table") == 3 and (rep / "index.html").is_file()
+
+
+SLOW = dict(chains=4, draws=500, tune=500)
+PARENT_END, CHILD_END = "2026-02", "2026-07"
+
+
+@pytest.mark.slow
+def test_update_equals_fit_from_scratch_within_monte_carlo_error(workspace, fred_dir):
+    """Updating a fit to 2026-02 with data to 2026-07 gives the posterior of a fit from scratch
+    on data to 2026-07: every natural-unit parameter's posterior mean agrees within Monte Carlo
+    error (|z| < 4 with the two MCSEs combined, for at least 95% of them; a handful beyond 3 is
+    expected among hundreds), and so does the filtered policy state in the last month."""
+    from regimecast import api
+    from regimecast.fit import SamplerSettings
+    from regimecast.forecast import ForecastSettings
+    from regimecast.runs import load_run
+
+    settings = SamplerSettings(seed=20261123, **SLOW)
+    parent, _ = api.fit(workspace, settings, data_dir=fred_dir, end=PARENT_END, progressbar=False)
+    child, _ = api.update(workspace, parent, data_dir=fred_dir, end=CHILD_END, progressbar=False,
+                          forecast_settings=ForecastSettings(seed=1, max_draws=100, paths=20))
+    scratch, _ = api.fit(workspace, SamplerSettings(seed=99, **SLOW), data_dir=fred_dir, end=CHILD_END,
+                         progressbar=False)
+    a, b = load_run(child).idata, load_run(scratch).idata
+    for run in (a, b):
+        assert run.posterior["date"].values[-1] == np.datetime64("2026-07-01")
+    names = ["mean", "sd", "switch_logit", "covariate_effect", "mean_effect", "log_scale", "nu", "ar_coef"]
+    sa = az.summary(a, var_names=names, kind="all")
+    sb = az.summary(b, var_names=names, kind="all")
+    z = (sa["mean"] - sb["mean"]) / np.sqrt(sa["mcse_mean"] ** 2 + sb["mcse_mean"] ** 2)
+    assert len(z) > 150
+    assert (z.abs() < 4).mean() >= 0.95, z.abs().sort_values().tail(10)
+    fa = a.posterior["filtered_policy"].isel(date=-1).mean(("chain", "draw")).values
+    fb = b.posterior["filtered_policy"].isel(date=-1).mean(("chain", "draw")).values
+    np.testing.assert_allclose(fa, fb, atol=0.1)
