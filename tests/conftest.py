@@ -68,3 +68,13 @@ def tiny_fit(workspace, fred_dir):
     from regimecast.fit import SamplerSettings
 
     return api.fit(workspace, SamplerSettings(seed=7, **TINY), data_dir=fred_dir, end=END, progressbar=False)
+
+
+def prior_folder(tmp_path: Path, fixtures: Path) -> Path:
+    """``tmp_path`` holding the baseline prior set and every prior file of ``fixtures``."""
+    import shutil
+
+    shutil.copy(REPO_ROOT / "priors" / "baseline.toml", tmp_path / "baseline.toml")
+    for f in fixtures.glob("*.toml"):
+        shutil.copy(f, tmp_path / f.name)
+    return tmp_path

@@ -213,6 +213,15 @@ def test_dask_path_gives_the_serial_numbers(inputs, tmp_path):
     assert par.config_hash == serial.config_hash and _numbers(par.records) == _numbers(serial.records)
 
 
+def test_local_cluster_workers_leave_each_refit_its_chains(monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert bt.default_workers(SETTINGS, 5) == 1                 # 2 cores, 2 chains: one refit at a time
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert bt.default_workers(SETTINGS, 5) == 5 and bt.default_workers(SETTINGS, 20) == 8
+
+
 def test_a_failing_origin_is_reported_and_not_written(inputs, tmp_path):
     def broken(job):
         if job.origin == "2015-01":

@@ -5,7 +5,6 @@ clearly."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import jax
@@ -26,6 +25,8 @@ from regimecast.prior_draws import lkj_concentrations, lkj_unconstrained, prior_
 from regimecast.prior_predictive import check_prior_file, prior_changes
 from regimecast.priors import load_priors
 from regimecast.workspace import Workspace
+
+from conftest import prior_folder
 
 FIXTURES = Path(__file__).parent / "fixtures" / "narratives"
 ENV = {"COLUMNS": "200"}
@@ -290,11 +291,8 @@ BROKEN = [
 
 
 @pytest.fixture()
-def prior_dir(tmp_path, repo_root):
-    shutil.copy(repo_root / "priors" / "baseline.toml", tmp_path / "baseline.toml")
-    for f in FIXTURES.glob("*.toml"):
-        shutil.copy(f, tmp_path / f.name)
-    return tmp_path
+def prior_dir(tmp_path):
+    return prior_folder(tmp_path, FIXTURES)
 
 
 @pytest.mark.parametrize("fixture, key, value", BROKEN)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,8 @@ import pytest
 from regimecast.config import load_model_config
 from regimecast.errors import ConfigError
 from regimecast.priors import load_priors
+
+from conftest import prior_folder
 
 FIXTURES = Path(__file__).parent / "fixtures" / "priors"
 
@@ -21,11 +22,8 @@ def config(repo_root):
 
 
 @pytest.fixture()
-def prior_dir(tmp_path, repo_root):
-    shutil.copy(repo_root / "priors" / "baseline.toml", tmp_path / "baseline.toml")
-    for f in FIXTURES.glob("*.toml"):
-        shutil.copy(f, tmp_path / f.name)
-    return tmp_path
+def prior_dir(tmp_path):
+    return prior_folder(tmp_path, FIXTURES)
 
 
 def test_baseline_resolves_with_expected_shapes(config, repo_root):

@@ -311,10 +311,12 @@ def test_malformed_content_is_refused(content):
 def test_rewrite_replaces_the_old_report(tmp_path):
     out = tmp_path / "r"
     write_report(out, make_content(seed=1))
-    (out / "stale.txt").write_text("from an older run")
+    (out / "diagnostics.html").write_text("written by regimecast diagnose")
     second = make_content(seed=2, trusted=False)
     assert write_report(out, second) == out
-    assert sorted(p.name for p in out.iterdir()) == ["index.html", "report.md", "summary.json"]
+    # the report's own files are replaced; another command's file beside them is kept
+    assert sorted(p.name for p in out.iterdir()) == ["diagnostics.html", "index.html", "report.md", "summary.json"]
+    assert (out / "diagnostics.html").read_text() == "written by regimecast diagnose"
     assert "DO NOT TRUST THIS RUN" in (out / "index.html").read_text()
     _close(second.summary, json.loads((out / "summary.json").read_text()))
     assert [p.name for p in tmp_path.iterdir()] == ["r"]

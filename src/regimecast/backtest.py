@@ -511,7 +511,7 @@ def run_backtest(inputs: BacktestInputs, settings: BacktestSettings, runs_dir: P
     """Run every origin without a record in ``runs_dir/backtest/<config hash>/``, writing each
     record atomically as soon as it is scored. ``serial``: in this process; else on Dask:
     ``scheduler`` (an address) or a ``LocalCluster`` of ``n_workers`` single-threaded worker
-    processes (default: one per CPU, at most one per origin). ``progress(origin, record,
+    processes (default: :func:`default_workers`). ``progress(origin, record,
     error)`` is called as each origin finishes. ``engine``: the engine forecaster (default
     :func:`engine_forecast`). An origin that fails is reported in ``failed`` and not written (a
     rerun retries it); the others are kept."""
@@ -555,15 +555,23 @@ def run_backtest(inputs: BacktestInputs, settings: BacktestSettings, runs_dir: P
     return result
 
 
-def _run_dask(inputs, settings, pending, engine, scheduler, n_workers, finish, failed) -> None:
+def default_workers(settings: BacktestSettings, n_origins: int) -> int:
+    """LocalCluster workers: each refit already runs its chains in parallel threads, so one
+    worker per ``chains`` CPUs (at least 1, at most one per origin). On 2 cores with 2 chains
+    that is one worker: two share the cores their chains need and ran slower than serial
+    (``benchmarks/backtest_time.py --workers 2``)."""
     import os
 
+    return max(1, min((os.cpu_count() or 1) // settings.chains, n_origins))
+
+
+def _run_dask(inputs, settings, pending, engine, scheduler, n_workers, finish, failed) -> None:
     from distributed import Client, LocalCluster, as_completed
 
     if scheduler:
         client, cluster = Client(scheduler), None
     else:
-        n = n_workers or max(1, min(os.cpu_count() or 1, len(pending)))
+        n = n_workers or default_workers(settings, len(pending))
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
         client.run(_quiet_worker)

@@ -409,7 +409,7 @@ def list_forecasts(db: str | Path) -> list[dict]:
         last = conn.execute("SELECT MAX(scoring_id) FROM scorings").fetchone()[0]
         rows = conn.execute("""
             SELECT f.forecast_id, f.run_id, f.recorded_utc, f.data_end, f.prior_set, f.horizon_months,
-                   f.posterior_draws, f.paths_per_draw, f.trusted,
+                   f.posterior_draws, f.paths_per_draw, f.seed, f.trusted,
                    (SELECT COUNT(*) FROM scenario_forecasts s WHERE s.forecast_id = f.forecast_id) AS n_scenarios,
                    (SELECT COUNT(*) FROM asset_scores a WHERE a.forecast_id = f.forecast_id
                         AND a.scoring_id = :last) AS scored_assets,
