@@ -571,8 +571,14 @@ def _run_dask(inputs, settings, pending, engine, scheduler, n_workers, finish, f
     if scheduler:
         client, cluster = Client(scheduler), None
     else:
+        import dask
+
         n = n_workers or default_workers(settings, len(pending))
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536 (glibc hands freed memory above
+        # 64 KiB back to the OS at once); JAX/XLA allocate and free large buffers all the time, and
+        # a refit ran about twice as slowly in such a worker. Our workers keep glibc's default.
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
         client.run(_quiet_worker)
     try:
