@@ -4,11 +4,10 @@
 
 Runs the same origins twice with the real engine (refit + forecast per origin) and the four
 baselines: once in-process (``--serial``), once on a ``LocalCluster`` of ``--workers`` single-
-threaded worker processes (default: the driver's, one per --chains CPUs), each into its own
-fresh results directory (nothing reused), and prints both wall times and serial / cluster.
-On a machine shared with other jobs the figures move with their load: swap ``--modes`` to see
-by how much. ``--workers 2`` on 2 cores with 2 chains shows why the default is one worker per
-``chains`` CPUs (the workers' refits share the cores their chains need).
+threaded worker processes (default: the driver's, one per CPU, at most one per origin), each
+into its own fresh results directory (nothing reused), and prints both wall times and serial /
+cluster. On a machine shared with other jobs the figures move with their load: swap ``--modes``
+to see by how much.
 Every origin's numbers must
 agree between the two runs (same seeds): the script prints the largest relative difference of
 any score (floating-point summation order may differ in the last bits between processes).
@@ -53,7 +52,7 @@ def main() -> None:
                                    horizons=tuple(int(h) for h in a.horizons.split(",")), chains=a.chains,
                                    draws=a.draws, tune=a.tune, paths=a.paths, max_draws=a.max_draws)
     todo, _ = bt.origins(settings, inputs.config, inputs.full.end)
-    workers = a.workers or bt.default_workers(settings, len(todo))
+    workers = a.workers or bt.default_workers(len(todo))
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {len(todo)} origins "
           f"{todo[0]}..{todo[-1]}; refits {a.chains} chains x {a.draws} draws ({a.tune} tune), "
           f"{a.paths} paths x {a.max_draws} draws")

@@ -213,13 +213,27 @@ def test_dask_path_gives_the_serial_numbers(inputs, tmp_path):
     assert par.config_hash == serial.config_hash and _numbers(par.records) == _numbers(serial.records)
 
 
-def test_local_cluster_workers_leave_each_refit_its_chains(monkeypatch):
+def test_local_cluster_has_one_worker_per_cpu_at_most_one_per_origin(monkeypatch):
     import os
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert bt.default_workers(SETTINGS, 5) == 1                 # 2 cores, 2 chains: one refit at a time
-    monkeypatch.setattr(os, "cpu_count", lambda: 16)
-    assert bt.default_workers(SETTINGS, 5) == 5 and bt.default_workers(SETTINGS, 20) == 8
+    assert bt.default_workers(5) == 2 and bt.default_workers(1) == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert bt.default_workers(5) == 1
+
+
+def _malloc_trim() -> str | None:
+    import os
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+def test_local_cluster_workers_keep_glibc_default_trimming():
+    """Dask's MALLOC_TRIM_THRESHOLD_=65536 made each refit about twice as slow in a worker."""
+    from distributed import Client
+
+    with bt.local_cluster(1) as cluster, Client(cluster) as client:
+        assert list(client.run(_malloc_trim).values()) == [None]
 
 
 def test_a_failing_origin_is_reported_and_not_written(inputs, tmp_path):

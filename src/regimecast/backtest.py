@@ -555,30 +555,35 @@ def run_backtest(inputs: BacktestInputs, settings: BacktestSettings, runs_dir: P
     return result
 
 
-def default_workers(settings: BacktestSettings, n_origins: int) -> int:
-    """LocalCluster workers: each refit already runs its chains in parallel threads, so one
-    worker per ``chains`` CPUs (at least 1, at most one per origin). On 2 cores with 2 chains
-    that is one worker: two share the cores their chains need and ran slower than serial
-    (``benchmarks/backtest_time.py --workers 2``)."""
+def default_workers(n_origins: int) -> int:
+    """LocalCluster workers: one per CPU, at most one per origin. (Each refit also runs its
+    chains in threads, but much of an origin's time is single-threaded compilation, so on 2 cores
+    with 2 chains two workers still beat one: ``benchmarks/backtest_time.py``.)"""
     import os
 
-    return max(1, min((os.cpu_count() or 1) // settings.chains, n_origins))
+    return max(1, min(os.cpu_count() or 1, n_origins))
+
+
+def local_cluster(n_workers: int):
+    """A ``distributed.LocalCluster`` of ``n_workers`` single-threaded worker processes.
+
+    Dask starts workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (glibc hands freed memory above
+    64 KiB back to the OS at once); JAX/XLA allocate and free large buffers all the time, and a
+    refit ran about twice as slowly in such a worker. These workers keep glibc's default."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
 
 
 def _run_dask(inputs, settings, pending, engine, scheduler, n_workers, finish, failed) -> None:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
 
     if scheduler:
         client, cluster = Client(scheduler), None
     else:
-        import dask
-
-        n = n_workers or default_workers(settings, len(pending))
-        # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536 (glibc hands freed memory above
-        # 64 KiB back to the OS at once); JAX/XLA allocate and free large buffers all the time, and
-        # a refit ran about twice as slowly in such a worker. Our workers keep glibc's default.
-        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = local_cluster(n_workers or default_workers(len(pending)))
         client = Client(cluster)
         client.run(_quiet_worker)
     try:

@@ -298,7 +298,9 @@ def _fmt(x, digits: int = 3) -> str:
     if x is None or not math.isfinite(float(x)):
         return "n/a"
     x = float(x)
-    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.{digits}g}" if abs(x) >= 1 else f"{x:.{digits}f}"
+    if x.is_integer() or abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}" if abs(x) >= 1 else f"{x:.{digits}f}"
 
 
 def _skill_section(summary, names) -> list[str]:

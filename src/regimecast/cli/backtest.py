@@ -38,7 +38,7 @@ def backtest(
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="Address of a running Dask scheduler "
                                                   "(default: a LocalCluster on this machine).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="LocalCluster worker processes (default: one "
-                                                "per --chains CPUs, at most one per origin).")] = None,
+                                                "per CPU, at most one per origin).")] = None,
     serial: Annotated[bool, typer.Option("--serial", help="Run the origins one after another in this process.")]
     = False,
 ) -> None:
