@@ -7,7 +7,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import xarray as xr
 
 from regimecast import ledger, runs
@@ -138,6 +137,7 @@ def update(ws: Workspace, run_ref: str | Path, *, data_dir: str | Path | None = 
     from regimecast import update as upd
     from regimecast.engine import config_from_manifest
     from regimecast.fit import free_names
+    from regimecast.forecast import posterior_draws
     from regimecast.model import inputs
     from regimecast.scenarios import summarise_probabilities
     from regimecast.update_report import write_update_report
@@ -155,7 +155,8 @@ def update(ws: Workspace, run_ref: str | Path, *, data_dir: str | Path | None = 
         raise upd.revision_error(revisions, ddir, parent.run_id)
 
     rm = RegimeModel(config, priors, panel)
-    start, source = upd.warm_start(parent.idata, free_names(rm.model))
+    names = free_names(rm.model)
+    start, source = upd.warm_start(parent.idata, names)
     settings = SamplerSettings(**(m["sampler"] | (overrides or {}) | {"init": "warm"}))
     result = rm.fit(settings, Thresholds.load(ws.models / "diagnostics.toml"), progressbar=progressbar, start=start)
     extra = {"parent": {"run_id": parent.run_id, "data_end": m["data"]["end"], "warm_start": source},
@@ -175,10 +176,8 @@ def update(ws: Workspace, run_ref: str | Path, *, data_dir: str | Path | None = 
     child = runs.load_run(child_path)
 
     st = structure(config, priors)
-    names = free_names(rm.model)
-    flat = {n: child.idata.posterior[n].values.reshape((-1,) + child.idata.posterior[n].shape[2:]) for n in names}
-    thin = np.unique(np.linspace(0, next(iter(flat.values())).shape[0] - 1, min(fs.max_draws, 500)).astype(int))
-    steps = upd.filter_steps({k: v[thin] for k, v in flat.items()}, st, inputs(rm.design))
+    draws, _ = posterior_draws(child.idata.posterior, names, fs.max_draws)     # the forecast's draws
+    steps = upd.filter_steps(draws, st, inputs(rm.design))
     pol = config.transition_factor
     p_now = upd.state_summary(parent.idata.posterior[f"filtered_{pol}"], m["data"]["end"], pol)
     c_then = upd.state_summary(child.idata.posterior[f"filtered_{pol}"], m["data"]["end"], pol)

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import html
 import math
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from regimecast import atomic, scoring
+from regimecast import scoring
 from regimecast.backtest import ENGINE, INTERVALS
 from regimecast.baselines import DESCRIPTIONS as BASELINE_DESCRIPTIONS
 from regimecast.baselines import LABELS as BASELINE_LABELS
-from regimecast.report import (PALETTE, _figure_html, _html_table, _new_figure, _page, _png, _swap_into_place,
+from regimecast.report import (PALETTE, figure_html, html_table, new_figure, page, png, write_directory,
                                render_summary_json)
 
 HTML_FILE = "index.html"
@@ -230,18 +228,8 @@ def _clear(v: Mapping) -> str:
 def write_backtest_report(out_dir: Path, summary: dict) -> Path:
     """Write ``index.html`` and ``summary.json`` into ``out_dir`` (rendered in memory, staged
     in a hidden sibling, swapped into place: a failure leaves a previous report untouched)."""
-    out_dir = Path(out_dir)
     files = {SUMMARY_FILE: render_summary_json(_without_raw(summary)), HTML_FILE: render_html(summary)}
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}.", dir=out_dir.parent))
-    try:
-        for name, text in files.items():
-            atomic.write_text(staging / name, text)
-        _swap_into_place(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
+    return write_directory(out_dir, files, keep_others=False)
 
 
 def _without_raw(summary: dict) -> dict:
@@ -284,14 +272,14 @@ def render_html(summary: Mapping) -> str:
              '<p class="note">PIT histograms pool the horizons of each series; a calibrated forecast gives a flat '
              "histogram (the dashed line). The calibration curves plot the share of outcomes inside central "
              "intervals against their nominal level.</p>",
-             _figure_html(_pit_figure(summary, names), "PIT histograms by method and series"),
-             _figure_html(_calibration_figure(summary, names), "Calibration of central intervals")]
+             figure_html(_pit_figure(summary, names), "PIT histograms by method and series"),
+             figure_html(_calibration_figure(summary, names), "Calibration of central intervals")]
     body += _brier_section(summary, names)
     body += _origins_section(summary)
     body += ["<h2>Methods</h2>", "<ul>"]
     body += [f"<li>{e(t)}</li>" for t in _method_notes(summary)] + ["</ul>"]
     body += ["<h2>How to reproduce</h2>", f"<pre><code>{e(summary['reproduce'])}</code></pre>"]
-    return _page(TITLE, "\n".join(body))
+    return page(TITLE, "\n".join(body))
 
 
 def _fmt(x, digits: int = 3) -> str:
@@ -316,12 +304,12 @@ def _skill_section(summary, names) -> list[str]:
     note = ("CRPS skill = 1 − CRPS_engine / CRPS_baseline over the origins both scored: positive means the engine "
             "is better. * marks a paired mean difference beyond two standard errors.")
     out = ["<h2>CRPS skill against the baselines</h2>", f'<p class="note">{html.escape(note)}</p>',
-           _figure_html(_skill_figure(summary, names), "CRPS skill by horizon"), _html_table(header, rows, "skill")]
+           figure_html(_skill_figure(summary, names), "CRPS skill by horizon"), html_table(header, rows, "skill")]
     if summary.get("skill_trusted_only"):
         rows_t = [(s, f"{h} m", *(_skill_cell(summary["skill_trusted_only"][s][str(h)][b]) for b in base))
                   for s in summary["series"] for h in summary["horizons"]]
         out += ["<h3>Over the origins whose fit passed the diagnostics only</h3>",
-                _html_table(("Series", "Horizon", *(f"skill vs {names[b]}" for b in base)), rows_t, "skill-trusted")]
+                html_table(("Series", "Horizon", *(f"skill vs {names[b]}" for b in base)), rows_t, "skill-trusted")]
     return out
 
 
@@ -344,7 +332,7 @@ def _metric_rows(summary, key, names):
 def _table_section(title, ident, rows, names, summary, note) -> list[str]:
     header = ("Series", "Horizon", "n", *(names[m] for m in summary["methods"]))
     return [f"<h2>{html.escape(title)}</h2>", f'<p class="note">{html.escape(note)}</p>',
-            _html_table(header, rows, ident)]
+            html_table(header, rows, ident)]
 
 
 def _coverage_section(summary, names) -> list[str]:
@@ -354,30 +342,30 @@ def _coverage_section(summary, names) -> list[str]:
         for h in (str(h) for h in summary["horizons"]):
             c = summary["coverage"][s][h]
             rows.append((s, f"{h} m", str(c[ENGINE]["n"]),
-                         *(" / ".join(_pct(c[m][f"{int(lv * 100)}"]) for lv in INTERVALS) for m in summary["methods"])))
+                         *(" / ".join(pct(c[m][f"{int(lv * 100)}"]) for lv in INTERVALS) for m in summary["methods"])))
     note = ("Share of outcomes inside the central 50% / 90% intervals of each forecast (nominal 50% / 90%).")
     return ["<h2>Interval coverage</h2>", f'<p class="note">{html.escape(note)}</p>',
-            _html_table(header, rows, "coverage")]
+            html_table(header, rows, "coverage")]
 
 
-def _pct(x) -> str:
+def pct(x) -> str:
     return "n/a" if x is None else f"{float(x):.0%}"
 
 
 def _brier_section(summary, names) -> list[str]:
     methods = summary["methods"]
     header = ("Event", "Horizon", "Resolved", "Observed rate", *(names[m] for m in methods))
-    rows = [(name, f"{r['horizon']} m", str(r["n_resolved"]), _pct(r["observed_rate"]),
+    rows = [(name, f"{r['horizon']} m", str(r["n_resolved"]), pct(r["observed_rate"]),
              *(_fmt(r["methods"][m]["brier"]) if r["methods"].get(m) else "n/a" for m in methods))
             for name, r in summary["brier"].items()]
     out = ["<h2>Scenario events: Brier scores</h2>",
            '<p class="note">Mean Brier score (p − outcome)² over the origins at which each event has resolved, for '
            "events decidable from observed market data. The univariate baselines simulate each series on its own, "
            "so their probability of a joint event assumes the series independent.</p>",
-           _html_table(header, rows, "brier")]
+           html_table(header, rows, "brier")]
     if summary["unresolvable_events"]:
         out += ["<p>Not scored: these scenarios can never resolve from market data.</p>",
-                _html_table(("Scenario", "Why"), list(summary["unresolvable_events"].items()), "unresolvable")]
+                html_table(("Scenario", "Why"), list(summary["unresolvable_events"].items()), "unresolvable")]
     return out
 
 
@@ -390,13 +378,13 @@ def _origins_section(summary) -> list[str]:
         rows.append((r["origin"], verdict, _fmt(r["max_rhat"]), _fmt(r["min_ess_bulk"]), _fmt(r["divergences"]),
                      _fmt(r["fit_wall_time_s"]), ", ".join(str(h) for h in r["horizons_scored"]) or "none",
                      "; ".join(f"{k}: {v}" for k, v in r["baseline_errors"].items()) or "none"))
-    out = ["<h2>Origins</h2>", _html_table(header, rows, "origins")]
+    out = ["<h2>Origins</h2>", html_table(header, rows, "origins")]
     if summary["skipped_origins"]:
         out += ["<p>Origins not run:</p>",
-                _html_table(("Origin", "Why"), list(summary["skipped_origins"].items()), "skipped")]
+                html_table(("Origin", "Why"), list(summary["skipped_origins"].items()), "skipped")]
     if summary["failed_origins"]:
         out += ['<p class="verdict fail">Origins that failed (rerun the command to retry them):</p>',
-                _html_table(("Origin", "Error"), list(summary["failed_origins"].items()), "failed")]
+                html_table(("Origin", "Error"), list(summary["failed_origins"].items()), "failed")]
     return out
 
 
@@ -423,7 +411,7 @@ def _colours(methods: Sequence[str]) -> dict[str, str]:
 
 def _pit_figure(summary, names) -> bytes:
     methods, series = summary["methods"], summary["series"]
-    fig, axes = _new_figure((FIG_PIT_CELL[0] * len(series), FIG_PIT_CELL[1] * len(methods)), len(methods),
+    fig, axes = new_figure((FIG_PIT_CELL[0] * len(series), FIG_PIT_CELL[1] * len(methods)), len(methods),
                             len(series), squeeze=False, sharex=True)
     colours = _colours(methods)
     for i, m in enumerate(methods):
@@ -441,12 +429,12 @@ def _pit_figure(summary, names) -> bytes:
             if j == 0:
                 ax.set_ylabel(names[m], fontsize=7)
             ax.tick_params(labelsize=7)
-    return _png(fig)
+    return png(fig)
 
 
 def _calibration_figure(summary, names) -> bytes:
     methods, series = summary["methods"], summary["series"]
-    fig, axes = _new_figure(FIG_ROW, 1, len(series), squeeze=False)
+    fig, axes = new_figure(FIG_ROW, 1, len(series), squeeze=False)
     colours = _colours(methods)
     for j, s in enumerate(series):
         ax = axes[0, j]
@@ -461,12 +449,12 @@ def _calibration_figure(summary, names) -> bytes:
     axes[0, 0].set_ylabel("share of outcomes inside", fontsize=8)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False, fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def _skill_figure(summary, names) -> bytes:
     base, series, horizons = list(summary["baselines"]), summary["series"], summary["horizons"]
-    fig, axes = _new_figure(FIG_ROW, 1, len(series), squeeze=False, sharey=True)
+    fig, axes = new_figure(FIG_ROW, 1, len(series), squeeze=False, sharey=True)
     colours = _colours(summary["methods"])
     width = 0.8 / max(len(base), 1)
     x = np.arange(len(horizons))
@@ -484,4 +472,4 @@ def _skill_figure(summary, names) -> bytes:
     axes[0, 0].set_ylabel("CRPS skill (> 0: engine better)", fontsize=8)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False, fontsize=8)
-    return _png(fig)
+    return png(fig)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from regimecast import atomic
 from regimecast.compare import PARETO_K_WARN
-from regimecast.report import _html_table, _jsonable, _md_table, _page, _pct, render_summary_json
+from regimecast.report import html_table, jsonable, md_table, page, pct, render_summary_json
 
 HTML_FILE, MARKDOWN_FILE, JSON_FILE = "index.html", "compare.md", "compare.json"
 
@@ -25,9 +25,9 @@ def _sections(c: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
                     str(lf["n_bad_k"]), "pass" if d["trusted"] else "DO NOT TRUST"])
     scen = []
     for s, v in c["scenarios"].items():
-        cells = [f"{_pct(v['by_prior'][n]['mean'])} [{_pct(v['by_prior'][n]['lo'])}, {_pct(v['by_prior'][n]['hi'])}]"
+        cells = [f"{pct(v['by_prior'][n]['mean'])} [{pct(v['by_prior'][n]['lo'])}, {pct(v['by_prior'][n]['hi'])}]"
                  for n in names]
-        scen.append([s, *cells, f"{v['spread'] * 100:.1f} pp", _pct(v["stacked"])])
+        scen.append([s, *cells, f"{v['spread'] * 100:.1f} pp", pct(v["stacked"])])
     lfo_months = c["lfo"][names[0]]["months"]
     return [
         ("Which narrative the data favour",
@@ -50,22 +50,22 @@ def render_html(c: dict) -> str:
     body = [f"<h1>{e('Narrative comparison: ' + ', '.join(c['runs']))}</h1>",
             f'<p class="meta">Data {e(c["data_start"])} to {e(c["data_end"])} · {e(c["settings"])}</p>']
     for heading, header, rows, note in _sections(c):
-        body += [f"<h2>{e(heading)}</h2>", f'<p class="note">{e(note)}</p>', _html_table(header, rows, None)]
-    return _page("regimecast compare", "\n".join(body))
+        body += [f"<h2>{e(heading)}</h2>", f'<p class="note">{e(note)}</p>', html_table(header, rows, None)]
+    return page("regimecast compare", "\n".join(body))
 
 
 def render_markdown(c: dict) -> str:
     lines = [f"# Narrative comparison: {', '.join(c['runs'])}", "",
              f"Data {c['data_start']} to {c['data_end']}; {c['settings']}", ""]
     for heading, header, rows, note in _sections(c):
-        lines += [f"## {heading}", "", note, "", _md_table(header, rows), ""]
+        lines += [f"## {heading}", "", note, "", md_table(header, rows), ""]
     return "\n".join(lines)
 
 
 def write_compare_report(out_dir: Path, content: dict) -> Path:
     """Write the three files (each atomically); returns the HTML path."""
     out_dir = Path(out_dir)
-    atomic.write_text(out_dir / JSON_FILE, render_summary_json(_jsonable(content, "compare")))
+    atomic.write_text(out_dir / JSON_FILE, render_summary_json(jsonable(content, "compare")))
     atomic.write_text(out_dir / MARKDOWN_FILE, render_markdown(content))
     atomic.write_text(out_dir / HTML_FILE, render_html(content))
     return out_dir / HTML_FILE

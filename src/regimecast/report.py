@@ -173,23 +173,30 @@ def write_report(out_dir: Path, content: ReportContent) -> Path:
     """Write ``index.html``, ``report.md`` and ``summary.json`` into ``out_dir``; return it.
 
     Everything is rendered in memory first, written to a hidden ``.tmp-<name>.*`` sibling,
-    then swapped in: an existing ``out_dir`` is renamed to a hidden ``.old-<name>.*``
-    sibling, the new directory renamed into place, the old one deleted. Other files in
-    ``out_dir`` (another command's, e.g. ``diagnostics.html``) are carried over. Any failure before
-    the swap leaves a previous report exactly as it was.
+    then swapped in (:func:`write_directory`). Other files in ``out_dir`` (another command's,
+    e.g. ``diagnostics.html``) are carried over.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ReportError(f"{out_dir}: exists and is not a directory; refusing to replace it")
     files = {SUMMARY_FILE: render_summary_json(content.summary),
              MARKDOWN_FILE: render_markdown(content),
              HTML_FILE: render_html(content)}
+    return write_directory(out_dir, files, keep_others=True)
+
+
+def write_directory(out_dir: Path, files: Mapping[str, str], *, keep_others: bool) -> Path:
+    """Write the rendered ``files`` ({name: text}) as the directory ``out_dir``: staged in a
+    hidden ``.tmp-<name>.*`` sibling, then swapped in (the old directory renamed aside to
+    ``.old-<name>.*``, the new one renamed into place, the old one deleted). With
+    ``keep_others`` the old directory's other files are carried over. Any failure before the
+    swap leaves a previous directory exactly as it was. Returns ``out_dir``."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReportError(f"{out_dir}: exists and is not a directory; refusing to replace it")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}.", dir=out_dir.parent))
     try:
         for name, text in files.items():
             atomic.write_text(staging / name, text)
-        if out_dir.is_dir():      # keep what other commands wrote there (diagnostics, update)
+        if keep_others and out_dir.is_dir():
             for other in out_dir.iterdir():
                 if other.name not in files and not other.name.startswith("."):
                     (shutil.copytree if other.is_dir() else shutil.copy2)(other, staging / other.name)
@@ -206,7 +213,7 @@ def render_summary_json(summary: Mapping) -> str:
     NumPy scalars become Python numbers; a non-finite float becomes ``null`` (strict JSON).
     Raises ReportError naming the path of a non-string key or an unsupported value.
     """
-    return json.dumps(_jsonable(summary, "summary"), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    return json.dumps(jsonable(summary, "summary"), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 def posterior_contraction(prior_sd: float, post_sd: float) -> float:
@@ -253,7 +260,7 @@ def render_markdown(content: ReportContent) -> str:
         if note:
             parts += [_md(note), ""]
         if header:
-            parts += [_md_table(header, rows), ""]
+            parts += [md_table(header, rows), ""]
     parts += ["## How to reproduce", "", _md_fence(content.reproduce), ""]
     return "\n".join(parts)
 
@@ -266,17 +273,17 @@ def render_html(content: ReportContent) -> str:
     body = [f"<h1>{e(content.title)}</h1>",
             f'<p class="meta">Run <code>{e(str(s["run_id"]))}</code> · data to {e(str(s["data_end"]))}'
             f" · horizon {int(s['horizon_months'])} months</p>",
-            _verdict_html(s["diagnostics"])]
+            verdict_html(s["diagnostics"])]
     figures = _figures(content)
     for heading, header, rows, note in _sections(content):
         body.append(f"<h2>{e(heading)}</h2>")
         if note:
             body.append(f'<p class="note">{e(note)}</p>')
-        body += [_figure_html(png, alt) for png, alt in figures.get(heading, ())]
+        body += [figure_html(png, alt) for png, alt in figures.get(heading, ())]
         if header:
-            body.append(_html_table(header, rows, _SECTION_IDS.get(heading)))
+            body.append(html_table(header, rows, _SECTION_IDS.get(heading)))
     body += ["<h2>How to reproduce</h2>", f"<pre><code>{e(content.reproduce)}</code></pre>"]
-    return _page(content.title, "\n".join(body))
+    return page(content.title, "\n".join(body))
 
 
 # =========================================================================================
@@ -306,8 +313,8 @@ def _sections(content: ReportContent) -> list[Section]:
 
 def _scenario_section(content: ReportContent) -> Section:
     header = ("Scenario", "Description", "Probability", "90% interval", "MCSE")
-    rows = [(name, str(sc.get("description", "")), _pct(sc["mean"]),
-             f"{_pct(sc['lo'])} – {_pct(sc['hi'])}", f"{_pp(sc['mcse'])} pp")
+    rows = [(name, str(sc.get("description", "")), pct(sc["mean"]),
+             f"{pct(sc['lo'])} – {pct(sc['hi'])}", f"{_pp(sc['mcse'])} pp")
             for name, sc in content.summary["scenarios"].items()]
     note = ("Posterior mean probability of each scenario over the horizon; the interval spans the "
             "middle 90% across posterior draws; MCSE is the Monte Carlo standard error in percentage points.")
@@ -319,7 +326,7 @@ def _policy_section(content: ReportContent) -> Section:
     horizons = _sorted_horizons(policy)
     states = _policy_states(content)
     header = ("State", *(f"{h} months" for h in horizons))
-    rows = [(st, *(_pct(policy[h].get(st, 0.0)) for h in horizons)) for st in states]
+    rows = [(st, *(pct(policy[h].get(st, 0.0)) for h in horizons)) for st in states]
     return _POLICY, header, rows, "Probability of each policy state at each horizon (months ahead)."
 
 
@@ -347,10 +354,10 @@ def _smoothed_section(content: ReportContent) -> Section:
 def _factor_sections(content: ReportContent) -> list[Section]:
     out = []
     for factor, info in content.factor_info.items():
-        now = ", ".join(f"{st} {_pct(p)}" for st, p in info.get("now", {}).items())
+        now = ", ".join(f"{st} {pct(p)}" for st, p in info.get("now", {}).items())
         header = ("Parameter", "Prior mean", "Prior sd", "Posterior mean", "Posterior sd", "Contraction")
-        rows = [(p["name"], _num(p["prior_mean"]), _num(p["prior_sd"]), _num(p["post_mean"]),
-                 _num(p["post_sd"]), _num(posterior_contraction(p["prior_sd"], p["post_sd"]), 2))
+        rows = [(p["name"], num(p["prior_mean"]), num(p["prior_sd"]), num(p["post_mean"]),
+                 num(p["post_sd"]), num(posterior_contraction(p["prior_sd"], p["post_sd"]), 2))
                 for p in info.get("parameters", [])]
         note = f"{contraction_sentence(factor, info.get('parameters', []))} Now (last month): {now or 'n/a'}."
         out.append((f"{_FACTORS}: {factor}", header, rows, note))
@@ -372,9 +379,9 @@ def _conditional_section(content: ReportContent) -> Section:
 
 def _diagnostics_section(content: ReportContent) -> Section:
     d = content.summary["diagnostics"]
-    rows = [("Max R-hat", _num(d["max_rhat"], 3)), ("Min bulk ESS", _num(d["min_ess_bulk"], 0)),
-            ("Min tail ESS", _num(d["min_ess_tail"], 0)), ("Divergences", _num(d["divergences"], 0)),
-            ("Min BFMI", _num(d["min_bfmi"], 2)), ("Trusted", "yes" if d["trusted"] else "NO")]
+    rows = [("Max R-hat", num(d["max_rhat"], 3)), ("Min bulk ESS", num(d["min_ess_bulk"], 0)),
+            ("Min tail ESS", num(d["min_ess_tail"], 0)), ("Divergences", num(d["divergences"], 0)),
+            ("Min BFMI", num(d["min_bfmi"], 2)), ("Trusted", "yes" if d["trusted"] else "NO")]
     rows += [("Reason", r) for r in d["reasons"]]
     return _DIAGNOSTICS, ("Check", "Value"), rows, ""
 
@@ -403,7 +410,7 @@ def _policy_bars_figure(content: ReportContent) -> bytes:
     horizons = _sorted_horizons(policy)
     states = _policy_states(content)
     colours = _state_colours(states)
-    fig, ax = _new_figure(POLICY_BARS_FIGSIZE)
+    fig, ax = new_figure(POLICY_BARS_FIGSIZE)
     x = np.arange(len(horizons))
     bottom = np.zeros(len(horizons))
     for st in states:
@@ -411,7 +418,7 @@ def _policy_bars_figure(content: ReportContent) -> bytes:
         ax.bar(x, p, bottom=bottom, color=colours[st], label=st, width=0.6)
         for xi, b, pi in zip(x, bottom, p):
             if pi >= BAR_LABEL_MIN_SHARE:
-                ax.text(xi, b + pi / 2, _pct(pi, 0), ha="center", va="center", fontsize=8, color="white")
+                ax.text(xi, b + pi / 2, pct(pi, 0), ha="center", va="center", fontsize=8, color="white")
         bottom += p
     ax.set_xticks(x, [f"{h} m" for h in horizons])
     ax.set_ylim(0, 1)
@@ -420,20 +427,20 @@ def _policy_bars_figure(content: ReportContent) -> bytes:
     handles, labels = ax.get_legend_handles_labels()  # top of the stack first, as drawn
     ax.legend(handles[::-1], labels[::-1], loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
               title="Policy state")
-    return _png(fig)
+    return png(fig)
 
 
 def _fan_figure(content: ReportContent) -> bytes:
     series = list(content.fan["series"].values)
     n_rows = math.ceil(len(series) / FAN_SERIES_PER_ROW)
-    fig, axes = _new_figure(FAN_FIGSIZE, n_rows, FAN_SERIES_PER_ROW, squeeze=False)
+    fig, axes = new_figure(FAN_FIGSIZE, n_rows, FAN_SERIES_PER_ROW, squeeze=False)
     for ax, s in zip(axes.flat, series):
         _draw_fan(ax, content, s)
     for ax in list(axes.flat)[len(series):]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper center", ncol=len(labels), frameon=False, fontsize=9)
-    return _png(fig)
+    return png(fig)
 
 
 def _draw_fan(ax, content: ReportContent, series: str) -> None:
@@ -462,10 +469,10 @@ def _smoothed_figure(content: ReportContent, factor: str) -> bytes:
     dates = pd.DatetimeIndex(probs["date"].values)
     with_strip = factor == POLICY_FACTOR and bool(content.episodes)
     if with_strip:
-        fig, (ax, strip) = _new_figure(POLICY_SMOOTHED_FIGSIZE, 2, 1, sharex=True,
+        fig, (ax, strip) = new_figure(POLICY_SMOOTHED_FIGSIZE, 2, 1, sharex=True,
                                        gridspec_kw={"height_ratios": (1, EPISODE_STRIP_HEIGHT_RATIO)})
     else:
-        fig, ax = _new_figure(SMOOTHED_FIGSIZE)
+        fig, ax = new_figure(SMOOTHED_FIGSIZE)
     ax.stackplot(dates, probs.values.T, colors=[colours[s] for s in states], labels=states, linewidth=0)
     ax.set_ylim(0, 1)
     ax.set_xlim(dates[0], dates[-1])
@@ -476,7 +483,7 @@ def _smoothed_figure(content: ReportContent, factor: str) -> bytes:
               fontsize=8)
     if with_strip:
         _draw_episode_strip(strip, content.episodes, _policy_states(content))
-    return _png(fig)
+    return png(fig)
 
 
 def _draw_episode_strip(ax, episodes: Iterable[tuple[str, str, str]], states: Sequence[str]) -> None:
@@ -501,7 +508,7 @@ def _draw_episode_strip(ax, episodes: Iterable[tuple[str, str, str]], states: Se
 # helpers
 # =========================================================================================
 
-def _new_figure(figsize, nrows: int = 1, ncols: int = 1, **kwargs):
+def new_figure(figsize, nrows: int = 1, ncols: int = 1, **kwargs):
     """A Figure on an Agg canvas, outside pyplot: no global backend switch, nothing to close."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -511,7 +518,7 @@ def _new_figure(figsize, nrows: int = 1, ncols: int = 1, **kwargs):
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
-def _png(fig) -> bytes:
+def png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=FIG_DPI, metadata={"Software": None})
     fig.clear()
@@ -552,7 +559,7 @@ def _label(content: ReportContent, series: str) -> str:
     return content.labels.get(str(series), str(series))
 
 
-def _pct(p: float, decimals: int = PROBABILITY_DECIMALS) -> str:
+def pct(p: float, decimals: int = PROBABILITY_DECIMALS) -> str:
     return "n/a" if not _finite(p) else f"{float(p) * 100:.{decimals}f}%"
 
 
@@ -560,7 +567,7 @@ def _pp(p: float) -> str:
     return "n/a" if not _finite(p) else f"{float(p) * 100:.{PROBABILITY_DECIMALS + 1}f}"
 
 
-def _num(x: float, decimals: int | None = None) -> str:
+def num(x: float, decimals: int | None = None) -> str:
     if not _finite(x):
         return "n/a"
     if decimals is not None:
@@ -586,14 +593,14 @@ def _finite(x) -> bool:
 
 
 def _diagnostics_line(d: Mapping) -> str:
-    return (f"max R-hat {_num(d['max_rhat'], 3)}, min bulk ESS {_num(d['min_ess_bulk'], 0)}, "
-            f"min tail ESS {_num(d['min_ess_tail'], 0)}, {_num(d['divergences'], 0)} divergences, "
-            f"min BFMI {_num(d['min_bfmi'], 2)}.")
+    return (f"max R-hat {num(d['max_rhat'], 3)}, min bulk ESS {num(d['min_ess_bulk'], 0)}, "
+            f"min tail ESS {num(d['min_ess_tail'], 0)}, {num(d['divergences'], 0)} divergences, "
+            f"min BFMI {num(d['min_bfmi'], 2)}.")
 
 
 # --- JSON --------------------------------------------------------------------------------
 
-def _jsonable(obj, path: str):
+def jsonable(obj, path: str):
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):
@@ -607,15 +614,15 @@ def _jsonable(obj, path: str):
         bad = [k for k in obj if not isinstance(k, str)]
         if bad:
             raise ReportError(f"{path}: key {bad[0]!r} is not a string (JSON keys are strings)")
-        return {k: _jsonable(v, f"{path}.{k}") for k, v in obj.items()}
+        return {k: jsonable(v, f"{path}.{k}") for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+        return [jsonable(v, f"{path}[{i}]") for i, v in enumerate(obj)]
     raise ReportError(f"{path}: value {obj!r} of type {type(obj).__name__} cannot be written to JSON")
 
 
 # --- HTML --------------------------------------------------------------------------------
 
-def _page(title: str, body: str) -> str:
+def page(title: str, body: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -623,7 +630,7 @@ def _page(title: str, body: str) -> str:
             f'<body data-ready="0">\n{body}\n<script>{_READY_SCRIPT}</script>\n</body>\n</html>\n')
 
 
-def _verdict_html(d: Mapping) -> str:
+def verdict_html(d: Mapping) -> str:
     if d["trusted"]:
         return (f'<div class="verdict pass" id="verdict" data-verdict="pass">&#10004; Diagnostics pass: '
                 f"{html.escape(_diagnostics_line(d))}</div>")
@@ -632,13 +639,13 @@ def _verdict_html(d: Mapping) -> str:
             f"<ul>{reasons}</ul></div>")
 
 
-def _figure_html(png: bytes, alt: str) -> str:
+def figure_html(png: bytes, alt: str) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
             f"<figcaption>{html.escape(alt)}</figcaption></figure>")
 
 
-def _html_table(header: Sequence[str], rows: Iterable[Row], table_id: str | None) -> str:
+def html_table(header: Sequence[str], rows: Iterable[Row], table_id: str | None) -> str:
     def cell(tag: str, text: str, col: int) -> str:
         cls = ' class="num"' if col >= 1 and _looks_numeric(text) else ""
         return f"<{tag}{cls}>{html.escape(str(text))}</{tag}>"
@@ -666,7 +673,7 @@ def _md_code(text: object) -> str:
     return str(text).replace("`", "'")
 
 
-def _md_table(header: Sequence[str], rows: Iterable[Row]) -> str:
+def md_table(header: Sequence[str], rows: Iterable[Row]) -> str:
     lines = ["| " + " | ".join(_md(h) for h in header) + " |",
              "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in rows]

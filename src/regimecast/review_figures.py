@@ -2,7 +2,7 @@
 the :class:`regimecast.review.Review`) and returns PNG bytes. ArviZ draws what it has a
 function for (rank, trace, energy and pair plots); the posterior predictive and LOO-PIT
 figures are drawn here. Figures are Matplotlib ``Figure`` objects on an Agg canvas (never
-pyplot), through :func:`regimecast.report._new_figure` and ``_png``."""
+pyplot), through :func:`regimecast.report.new_figure` and ``png``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from regimecast.report import PALETTE, _new_figure, _png
+from regimecast.report import PALETTE, new_figure, png
 from regimecast.review import Review, conflict_z, flat_draws
 
 PANEL_INCHES = (3.6, 2.6)     # one small panel of a grid
@@ -25,7 +25,7 @@ OBSERVED_COLOUR, REPLICATE_COLOUR = "#222222", PALETTE[1]
 
 def _grid(n: int, per_row: int = PANELS_PER_ROW, **kw):
     rows, cols = math.ceil(n / per_row), min(n, per_row)
-    fig, axes = _new_figure((PANEL_INCHES[0] * cols, PANEL_INCHES[1] * rows), rows, cols, squeeze=False, **kw)
+    fig, axes = new_figure((PANEL_INCHES[0] * cols, PANEL_INCHES[1] * rows), rows, cols, squeeze=False, **kw)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
@@ -44,36 +44,36 @@ def rank_figure(idata, review: Review, names: list[str], labels: list[str]) -> b
     """Rank plots (Vehtari et al. 2021): uniform bars per chain when the chains agree."""
     fig, axes = _grid(len(labels))
     az.plot_rank(_subset(idata, review, names, labels), ax=np.array(axes), show=False)
-    return _png(fig)
+    return png(fig)
 
 
 def trace_figure(idata, review: Review, names: list[str], labels: list[str]) -> bytes:
-    fig, axes = _new_figure((11.0, 1.9 * len(labels)), len(labels), 2, squeeze=False)
+    fig, axes = new_figure((11.0, 1.9 * len(labels)), len(labels), 2, squeeze=False)
     az.plot_trace(_subset(idata, review, names, labels), axes=axes, show=False, compact=False)
-    return _png(fig)
+    return png(fig)
 
 
 def energy_figure(idata) -> bytes:
     """Marginal energy vs energy transition densities (Betancourt 2016): overlap is good."""
-    fig, ax = _new_figure((5.5, 3.6))
+    fig, ax = new_figure((5.5, 3.6))
     az.plot_energy(idata, ax=ax, show=False)
-    return _png(fig)
+    return png(fig)
 
 
 def pair_figure(idata, review: Review, names: list[str], labels: list[str]) -> bytes:
     """Pairs of the parameters along which divergent transitions sit, divergences marked."""
     n = len(labels)
-    fig, axes = _new_figure((2.6 * (n - 1), 2.6 * (n - 1)), n - 1, n - 1, squeeze=False)
+    fig, axes = new_figure((2.6 * (n - 1), 2.6 * (n - 1)), n - 1, n - 1, squeeze=False)
     az.plot_pair(_subset(idata, review, names, labels, with_divergences=True), divergences=True,
                  ax=axes, show=False, textsize=7)
-    return _png(fig)
+    return png(fig)
 
 
 def contraction_figure(review: Review, fail_alpha: float, warn_alpha: float, warn_contraction: float) -> bytes:
     """Posterior z-score against contraction (Betancourt 2018, fig. 6): right = informed by the
     data, far from 0 vertically = the posterior sits in the prior's tail."""
     p = review.parameters.dropna(subset=["contraction", "prior_z"])
-    fig, ax = _new_figure((7.5, 4.4))
+    fig, ax = new_figure((7.5, 4.4))
     for i, (var, grp) in enumerate(p.groupby("var", sort=False)):
         ax.scatter(np.clip(grp["contraction"], -1, 1), grp["prior_z"], s=10, color=PALETTE[i % len(PALETTE)],
                    label=var, alpha=0.8)
@@ -86,7 +86,7 @@ def contraction_figure(review: Review, fail_alpha: float, warn_alpha: float, war
     ax.set_ylabel("(posterior mean - prior mean) / prior sd")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=7)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return png(fig)
 
 
 def tails_figure(review: Review) -> bytes:
@@ -106,7 +106,7 @@ def tails_figure(review: Review) -> bytes:
         ax.set_yscale("log")
         ax.set_title(str(s), fontsize=9)
     axes[0].legend(fontsize=7, frameon=False)
-    return _png(fig)
+    return png(fig)
 
 
 def acf_figure(review: Review) -> bytes:
@@ -124,7 +124,7 @@ def acf_figure(review: Review) -> bytes:
         ax.axhline(0, color="#888888", linewidth=0.6)
         ax.set_title(f"|{s}|", fontsize=9)
         ax.set_xlabel("lag (months)", fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def interval_figure(panels: list[tuple[str, pd.DataFrame]]) -> bytes:
@@ -141,7 +141,7 @@ def interval_figure(panels: list[tuple[str, pd.DataFrame]]) -> bytes:
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, frameon=False)
-    return _png(fig)
+    return png(fig)
 
 
 def loo_pit_figure(review: Review) -> bytes:
@@ -159,14 +159,14 @@ def loo_pit_figure(review: Review) -> bytes:
         ax.plot(u, ecdf - u, color=REPLICATE_COLOUR, linewidth=1.2)
         ax.axhline(0, color="#888888", linewidth=0.6)
         ax.set_title(f"{s} (KS p={review.loo.ks_pvalue[s]:.2f})", fontsize=9)
-    return _png(fig)
+    return png(fig)
 
 
 def pareto_k_figure(review: Review, k_warn: float) -> bytes:
     k = review.loo.pareto_k
-    fig, ax = _new_figure((11.0, 2.6))
+    fig, ax = new_figure((11.0, 2.6))
     ax.plot(k.index, k.values, "o", markersize=2.5, color=REPLICATE_COLOUR)
     ax.axhline(k_warn, color="#b91c1c", linestyle="--", linewidth=0.8)
     ax.set_ylabel("Pareto k")
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return png(fig)

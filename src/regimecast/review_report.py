@@ -14,7 +14,7 @@ import pandas as pd
 from regimecast import atomic
 from regimecast import review_figures as figs
 from regimecast.diagnostics import Thresholds
-from regimecast.report import _figure_html, _html_table, _num, _page
+from regimecast.report import figure_html, html_table, num, page
 from regimecast.review import Review, Verdict, conflict_z
 
 HTML_FILE = "diagnostics.html"
@@ -43,17 +43,17 @@ def render(review: Review, verdict: Verdict, idata, th: Thresholds, meta: dict[s
     names = list(dict.fromkeys(review.parameters["var"]))
     body = [f"<h1>{e('Diagnostics: ' + review.run_id)}</h1>",
             '<p class="meta">' + " · ".join(e(f"{k} {v}") for k, v in meta.items()) + "</p>",
-            _verdict_html(verdict)]
+            verdict_html(verdict)]
     parts = {"sampler": _sampler(review, idata), "convergence": _convergence(review, idata, names, th, worst),
              "divergences": _divergences(review, idata, names), "contraction": _contraction(review, th),
              "ppc": _ppc(review), "loo-pit": _loo(review, th), "thresholds": _thresholds(th)}
     for sid, title in SECTIONS.items():
         body.append(f'<h2 id="{sid}">{e(title)}</h2>')
         body += parts[sid]
-    return _page(f"Diagnostics: {review.run_id}", "\n".join(body))
+    return page(f"Diagnostics: {review.run_id}", "\n".join(body))
 
 
-def _verdict_html(v: Verdict) -> str:
+def verdict_html(v: Verdict) -> str:
     cls = {"pass": "pass", "warn": "warn", "fail": "fail"}[v.level]
     style = f' style="{VERDICT_STYLE[v.level]}"' if v.level in VERDICT_STYLE else ""
     head = {"pass": "&#10004; Verdict: pass", "warn": "&#9888; Verdict: warn (usable with care)",
@@ -68,7 +68,7 @@ def _note(text: str) -> str:
 
 
 def _param_rows(p: pd.DataFrame, cols: list[tuple[str, int | None]]) -> list[tuple[str, ...]]:
-    return [(str(lab), *(_num(r[c], d) for c, d in cols)) for lab, r in p.iterrows()]
+    return [(str(lab), *(num(r[c], d) for c, d in cols)) for lab, r in p.iterrows()]
 
 
 _CONV_COLS = [("mean", None), ("sd", None), ("mcse_mean", None), ("mcse_sd", None), ("ess_bulk", 0),
@@ -85,12 +85,12 @@ def worst_parameters(p: pd.DataFrame, n: int) -> list[str]:
 
 def _sampler(review: Review, idata) -> list[str]:
     s = review.sampler
-    rows = [(str(c), _num(d, 0), _num(b, 2)) for c, (d, b) in enumerate(zip(s.divergences, s.bfmi))]
+    rows = [(str(c), num(d, 0), num(b, 2)) for c, (d, b) in enumerate(zip(s.divergences, s.bfmi))]
     out = [_note(f"{s.n_chains} chains x {s.n_draws} draws; {int(s.divergences.sum())} divergent transitions; "
-                 f"{_num(100 * s.treedepth_share, 2)}% of transitions at the maximum tree depth."),
-           _html_table(("Chain", "Divergences", "E-BFMI"), rows, "sampler-table")]
+                 f"{num(100 * s.treedepth_share, 2)}% of transitions at the maximum tree depth."),
+           html_table(("Chain", "Divergences", "E-BFMI"), rows, "sampler-table")]
     if "energy" in idata.sample_stats:
-        out.append(_figure_html(figs.energy_figure(idata),
+        out.append(figure_html(figs.energy_figure(idata),
                                 "Energy: marginal and transition distributions (ArviZ plot_energy)"))
     return out
 
@@ -99,15 +99,15 @@ def _convergence(review: Review, idata, names, th: Thresholds, worst: int) -> li
     p = review.parameters
     top = p.sort_values("r_hat", ascending=False).head(WORST_ROWS)
     labels = worst_parameters(p, worst)
-    full = _html_table(_CONV_HEAD, _param_rows(p, _CONV_COLS), "convergence-all")
+    full = html_table(_CONV_HEAD, _param_rows(p, _CONV_COLS), "convergence-all")
     return [_note(f"R-hat (rank-normalised, unrounded), bulk and tail ESS and MCSE of every one of the {len(p)} "
                   f"scalar parameters (ArviZ). Fail: R-hat above {th.max_rhat} or ESS below "
                   f"{th.min_ess_per_chain:g} per chain ({th.min_ess_per_chain * review.sampler.n_chains:.0f})."),
-            _html_table(_CONV_HEAD, _param_rows(top, _CONV_COLS), "convergence-worst"),
-            _figure_html(figs.rank_figure(idata, review, names, labels),
+            html_table(_CONV_HEAD, _param_rows(top, _CONV_COLS), "convergence-worst"),
+            figure_html(figs.rank_figure(idata, review, names, labels),
                          "Rank plots of the worst parameters (highest R-hat, lowest bulk ESS): bars should be "
                          "uniform in every chain"),
-            _figure_html(figs.trace_figure(idata, review, names, labels), "Trace plots of the same parameters"),
+            figure_html(figs.trace_figure(idata, review, names, labels), "Trace plots of the same parameters"),
             f"<details><summary>All {len(p)} parameters</summary>{full}</details>"]
 
 
@@ -121,8 +121,8 @@ def _divergences(review: Review, idata, names) -> list[str]:
     return [_note("Where the divergent transitions sit: (mean over divergent draws - mean over the others) / "
                   "posterior sd, largest first. Divergences far out along a parameter point to a funnel or a "
                   "boundary there."),
-            _html_table(("Parameter", "Shift (sd)", "Mean", "SD"), rows, "divergence-table"),
-            _figure_html(figs.pair_figure(idata, review, names, labels), "Pair plot of the parameters along which the "
+            html_table(("Parameter", "Shift (sd)", "Mean", "SD"), rows, "divergence-table"),
+            figure_html(figs.pair_figure(idata, review, names, labels), "Pair plot of the parameters along which the "
                  "divergences concentrate (divergent draws marked)")]
 
 
@@ -141,13 +141,13 @@ def _contraction(review: Review, th: Thresholds) -> list[str]:
                   f"contraction below {w.contraction} (prior-dominated). 'z in prior' is the posterior mean's "
                   f"distance from the prior mean in prior sds; beyond {zw:.1f} warns and beyond {zf:.1f} fails "
                   f"(prior-data conflict, Bonferroni over the parameters)."),
-            _figure_html(figs.contraction_figure(review, th.prior_conflict_alpha, w.prior_conflict_alpha,
+            figure_html(figs.contraction_figure(review, th.prior_conflict_alpha, w.prior_conflict_alpha,
                                                  w.contraction),
                          "Posterior z-score against contraction, per parameter (red: conflict limits)"),
             "<h3>Least informed by the data</h3>",
-            _html_table(head, _param_rows(un.head(LIST_ROWS), cols), "uninformed"),
+            html_table(head, _param_rows(un.head(LIST_ROWS), cols), "uninformed"),
             "<h3>Furthest into the prior's tail</h3>",
-            _html_table(head, _param_rows(p.reindex(z.index).head(LIST_ROWS), cols), "prior-conflict")]
+            html_table(head, _param_rows(p.reindex(z.index).head(LIST_ROWS), cols), "prior-conflict")]
 
 
 def _ppc(review: Review) -> list[str]:
@@ -160,25 +160,25 @@ def _ppc(review: Review) -> list[str]:
         return [(str(stat), rows) for stat, rows in t[t["check"] == check].groupby("statistic", sort=False)]
 
     extreme = np.minimum(t["p_value"], 1 - t["p_value"])
-    rows = [(r.check, r.statistic, str(r.subject), _num(r.observed, 3), _num(r.rep_q05, 3), _num(r.rep_median, 3),
-             _num(r.rep_q95, 3), _num(r.p_value, 3)) for r in t.assign(_e=extreme).sort_values("_e").itertuples()]
+    rows = [(r.check, r.statistic, str(r.subject), num(r.observed, 3), num(r.rep_q05, 3), num(r.rep_median, 3),
+             num(r.rep_q95, 3), num(r.p_value, 3)) for r in t.assign(_e=extreme).sort_values("_e").itertuples()]
     return [_note(f"{n_rep} replicated samples of the whole sample period (posterior draws x paths), each "
                   "simulated forward from the draw's initial state distribution. p = P(replicated >= data); "
                   "near 0 or 1 the model misses that feature. States of the data: the posterior's modal "
                   "smoothed policy path."),
             "<h3>Distribution of monthly changes (tails)</h3>",
-            _figure_html(figs.tails_figure(review), "Monthly changes: data (bars) and pooled replicates (line), "
+            figure_html(figs.tails_figure(review), "Monthly changes: data (bars) and pooled replicates (line), "
                          "log density"),
             "<h3>Volatility clustering</h3>",
-            _figure_html(figs.acf_figure(review), "Autocorrelation of absolute monthly changes: data (points), "
+            figure_html(figs.acf_figure(review), "Autocorrelation of absolute monthly changes: data (points), "
                          "replicates (median and 5-95% band)"),
-            "<h3>Policy state durations</h3>", _figure_html(figs.interval_figure(panels("durations")),
+            "<h3>Policy state durations</h3>", figure_html(figs.interval_figure(panels("durations")),
                                                      "Share of months and mean spell length of each policy state"),
             "<h3>Cross-asset correlations within each policy state</h3>",
-            _figure_html(figs.interval_figure(panels("correlations")), "Within-state correlations of "
+            figure_html(figs.interval_figure(panels("correlations")), "Within-state correlations of "
                  "monthly asset changes: data (points) and replicates (5-95%)"),
             "<h3>All statistics, most extreme first</h3>",
-            _html_table(("Check", "Statistic", "Subject", "Data", "Rep 5%", "Rep median", "Rep 95%", "p"), rows,
+            html_table(("Check", "Statistic", "Subject", "Data", "Rep 5%", "Rep median", "Rep 95%", "p"), rows,
                         "ppc-table")]
 
 
@@ -188,21 +188,21 @@ def _loo(review: Review, th: Thresholds) -> list[str]:
         return [_note("The run has no log_likelihood group: LOO-PIT not computed.")]
     k = lo.pareto_k
     hi = k[k > th.warn.pareto_k].sort_values(ascending=False)
-    rows = [(str(s), _num(p, 3)) for s, p in lo.ks_pvalue.items()]
+    rows = [(str(s), num(p, 3)) for s, p in lo.ks_pvalue.items()]
     months = ", ".join(f"{d:%Y-%m} ({v:.2f})" for d, v in hi.items()) or "none"
     return [_note(f"PSIS-LOO over the months' one-step-ahead predictive densities: elpd_loo {lo.elpd_loo:.1f} "
                   f"(se {lo.elpd_se:.1f}). LOO-PIT: the exact one-step-ahead predictive CDF of each observation, "
                   f"averaged over {lo.n_draws} posterior draws with PSIS leave-that-month-out weights; calibrated "
                   "forecasts give uniform PITs (grey: 99% Kolmogorov-Smirnov band)."),
-            _figure_html(figs.loo_pit_figure(review), "LOO-PIT: ECDF minus uniform CDF per series"),
-            _html_table(("Series", "KS p-value"), rows, "loo-pit-table"),
-            _figure_html(figs.pareto_k_figure(review, th.warn.pareto_k), "Pareto k of each month (dashed: warn level)"),
+            figure_html(figs.loo_pit_figure(review), "LOO-PIT: ECDF minus uniform CDF per series"),
+            html_table(("Series", "KS p-value"), rows, "loo-pit-table"),
+            figure_html(figs.pareto_k_figure(review, th.warn.pareto_k), "Pareto k of each month (dashed: warn level)"),
             _note(f"Months with k > {th.warn.pareto_k}: {months}.")]
 
 
 def _thresholds(th: Thresholds) -> list[str]:
-    rows = [(k, _num(getattr(th, k))) for k in ("max_rhat", "min_ess_per_chain", "max_divergences", "min_bfmi",
+    rows = [(k, num(getattr(th, k))) for k in ("max_rhat", "min_ess_per_chain", "max_divergences", "min_bfmi",
                                                  "max_treedepth_share", "prior_conflict_alpha")]
-    rows += [(f"warn.{k}", _num(v)) for k, v in vars(th.warn).items()]
+    rows += [(f"warn.{k}", num(v)) for k, v in vars(th.warn).items()]
     return [_note("From models/diagnostics.toml (each with its source there)."),
-            _html_table(("Threshold", "Value"), rows, "thresholds-table")]
+            html_table(("Threshold", "Value"), rows, "thresholds-table")]

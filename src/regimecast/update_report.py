@@ -11,13 +11,13 @@ import html
 from pathlib import Path
 
 from regimecast import atomic
-from regimecast.report import _html_table, _jsonable, _md_table, _page, _pct, _verdict_html, render_summary_json
+from regimecast.report import html_table, jsonable, md_table, page, pct, verdict_html, render_summary_json
 
 HTML_FILE, MARKDOWN_FILE, JSON_FILE = "update.html", "update.md", "update.json"
 
 
 def _interval(d: dict) -> str:
-    return f"{_pct(d['mean'])} [{_pct(d['lo'])}, {_pct(d['hi'])}]"
+    return f"{pct(d['mean'])} [{pct(d['lo'])}, {pct(d['hi'])}]"
 
 
 def _sections(c: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
@@ -31,7 +31,7 @@ def _sections(c: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
         obs = ", ".join(f"{k} {'n/a' if v is None else f'{v:.3g}'}" for k, v in r["observed"].items())
         mv = r["largest_move"]
         months.append([r["month"], f"{r['log_predictive']:.2f}", f"{r['lpd_percentile'] * 100:.0f}%",
-                       f"{mv['state']}: {_pct(r['predicted'][mv['state']])} -> {_pct(r['filtered'][mv['state']])}",
+                       f"{mv['state']}: {pct(r['predicted'][mv['state']])} -> {pct(r['filtered'][mv['state']])}",
                        obs])
     revs = [[r["series"], r["month"], f"{r['old']:.4g}", f"{r['new']:.4g}", f"{r['tolerance']:.3g}"]
             for r in c["revisions"]]
@@ -60,10 +60,10 @@ def render_html(c: dict) -> str:
     e = html.escape
     body = [f"<h1>{e('Update: ' + c['parent']['run_id'] + ' -> ' + c['child']['run_id'])}</h1>",
             f'<p class="meta">New months: {e(", ".join(c["new_months"]))} · warm start from the parent\'s '
-            f"draw {e(str(c['warm_start']))}</p>", _verdict_html(c["child"]["diagnostics"])]
+            f"draw {e(str(c['warm_start']))}</p>", verdict_html(c["child"]["diagnostics"])]
     for heading, header, rows, note in _sections(c):
-        body += [f"<h2>{e(heading)}</h2>", f'<p class="note">{e(note)}</p>', _html_table(header, rows, None)]
-    return _page("regimecast update " + c["child"]["run_id"], "\n".join(body))
+        body += [f"<h2>{e(heading)}</h2>", f'<p class="note">{e(note)}</p>', html_table(header, rows, None)]
+    return page("regimecast update " + c["child"]["run_id"], "\n".join(body))
 
 
 def render_markdown(c: dict) -> str:
@@ -72,12 +72,12 @@ def render_markdown(c: dict) -> str:
     d = c["child"]["diagnostics"]
     lines += ["Diagnostics: pass" if d["trusted"] else "DO NOT TRUST: " + "; ".join(d["reasons"]), ""]
     for heading, header, rows, note in _sections(c):
-        lines += [f"## {heading}", "", note, "", _md_table(header, rows), ""]
+        lines += [f"## {heading}", "", note, "", md_table(header, rows), ""]
     return "\n".join(lines)
 
 
 def render_json(c: dict) -> str:
-    return render_summary_json(_jsonable(c, "update"))
+    return render_summary_json(jsonable(c, "update"))
 
 
 def write_update_report(out_dir: Path, content: dict) -> Path:
