@@ -57,14 +57,33 @@ def one_sim(args: tuple) -> dict:
     idata, _, _ = sample(model, SamplerSettings(seed=seed, chains=opts["chains"], draws=opts["draws"],
                                              tune=opts["tune"]), progressbar=False)
     post = idata.posterior
+    import arviz as az
+    rhat = az.rhat(post[list(truth)])
     out = {"seed": seed, "seconds": time.perf_counter() - t0, "policy_share": np.bincount(np.asarray(p), minlength=st.n_policy).tolist(),
-           "divergences": int(idata.sample_stats["diverging"].sum()), "blocks": {}}
+           "divergences": int(idata.sample_stats["diverging"].sum()),
+           "max_rhat": float(max(float(rhat[v].max()) for v in rhat.data_vars)), "blocks": {}}
     for name, true in truth.items():
         draws = post[name].values.reshape(-1, *np.shape(true))
         lo, hi = np.quantile(draws, [0.05, 0.95], axis=0)
         covered = (lo <= true) & (true <= hi)
         out["blocks"][name] = [int(covered.sum()), int(covered.size)]
     return out
+
+
+def report(results: list[dict], label: str) -> None:
+    """Print the 90% interval coverage pooled over ``results``, overall and per block."""
+    blocks: dict[str, list[int]] = {}
+    for r in results:
+        for b, (c, n) in r["blocks"].items():
+            blocks.setdefault(b, [0, 0])
+            blocks[b][0] += c
+            blocks[b][1] += n
+    cov, tot = sum(c for c, _ in blocks.values()), sum(n for _, n in blocks.values())
+    se = (0.9 * 0.1 / tot) ** 0.5
+    print(f"{label}: 90% interval coverage, all scalar variables: {cov / tot:.3f} ({cov}/{tot}; "
+          f"binomial se {se:.3f} if independent)")
+    for b, (c, n) in sorted(blocks.items()):
+        print(f"  {b:<22} {c / n:.3f}  ({c}/{n})")
 
 
 def main() -> None:
@@ -78,24 +97,20 @@ def main() -> None:
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "fred"))
     ap.add_argument("--seed0", type=int, default=1000)
     ap.add_argument("--out", default=None, help="write the per-simulation results as JSON here")
+    ap.add_argument("--rhat-ok", type=float, default=1.05,
+                    help="also report coverage over the simulations whose max R-hat is below this")
     a = ap.parse_args()
     opts = {"chains": a.chains, "draws": a.draws, "tune": a.tune, "end": a.end, "data_dir": a.data_dir}
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.workers) as ex:
         results = list(ex.map(one_sim, [(a.seed0 + i, opts) for i in range(a.sims)]))
-    blocks: dict[str, list[int]] = {}
-    for r in results:
-        for b, (c, n) in r["blocks"].items():
-            blocks.setdefault(b, [0, 0])
-            blocks[b][0] += c
-            blocks[b][1] += n
-    cov, tot = sum(c for c, _ in blocks.values()), sum(n for _, n in blocks.values())
-    se = (0.9 * 0.1 / tot) ** 0.5
     print(f"simulations: {a.sims} (end {a.end}, {a.chains} chains x {a.draws} draws), wall {time.perf_counter() - t0:.0f} s")
-    print(f"90% interval coverage, all scalar variables: {cov / tot:.3f} ({cov}/{tot}; binomial se {se:.3f} if independent)")
-    for b, (c, n) in sorted(blocks.items()):
-        print(f"  {b:<22} {c / n:.3f}  ({c}/{n})")
+    report(results, "all simulations")
+    ok = [r for r in results if r["max_rhat"] < a.rhat_ok]
+    if ok and len(ok) < len(results):
+        report(ok, f"the {len(ok)} simulations with max R-hat < {a.rhat_ok}")
     print("divergences per simulation:", [r["divergences"] for r in results])
+    print("max R-hat per simulation:", [round(r["max_rhat"], 3) for r in results])
     if a.out:
         Path(a.out).write_text(json.dumps(results, indent=1))
 

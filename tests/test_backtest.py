@@ -102,12 +102,12 @@ def test_pit_is_uniform_for_calibrated_forecasts_and_not_for_overconfident_ones(
 
 # ---- origins, seeds, events -----------------------------------------------------------------------
 def test_origins_skip_months_before_the_first_feasible_one(inputs):
-    s = bt.BacktestSettings(start="2010-01", every=6, horizons=(1, 3, 12), seed=1)
+    s = bt.BacktestSettings(start="2009-01", every=6, horizons=(1, 3, 12), seed=1)
     todo, skipped = bt.origins(s, inputs.config, "2026-07")
-    assert bt.earliest_origin(inputs.config) == "2012-12"
-    assert list(skipped) == ["2010-01", "2010-07", "2011-01", "2011-07", "2012-01", "2012-07"]
-    assert "min_months = 120" in skipped["2010-01"]
-    assert todo[0] == "2013-01" and todo[-1] == "2026-01"    # the last with its 1-month horizon observed
+    assert bt.earliest_origin(inputs.config) == "2009-12"
+    assert list(skipped) == ["2009-01", "2009-07"]
+    assert "min_months = 84" in skipped["2009-01"]
+    assert todo[0] == "2010-01" and todo[-1] == "2026-01"    # the last with its 1-month horizon observed
     with pytest.raises(bt.BacktestError, match="latest usable origin is 2026-06"):
         bt.origins(bt.BacktestSettings(start="2020-01", every=6, horizons=(1,), seed=1, end="2026-07"),
                    inputs.config, "2026-07")

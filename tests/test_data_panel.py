@@ -37,7 +37,7 @@ def test_parse_default_model(model: dict) -> None:
     liq = series[-1]
     assert (liq.fred_id, liq.minus, liq.optional, liq.role) == ("SOFR", "IORB", True, "covariate")
     assert series[2].source == "file" and series[0].asset and not series[0].optional
-    assert parse_sample("default.toml", model["sample"]) == SampleSpec("2003-01", 120, 2)
+    assert parse_sample("default.toml", model["sample"]) == SampleSpec("2003-01", 84, 2)
 
 
 def _series_error(model: dict, i: int, key: str, value: object) -> ConfigError:
