@@ -24,6 +24,7 @@ from regimecast import scoring
 from regimecast.backtest import ENGINE, INTERVALS
 from regimecast.baselines import DESCRIPTIONS as BASELINE_DESCRIPTIONS
 from regimecast.baselines import LABELS as BASELINE_LABELS
+from regimecast.fit import SamplerSettings
 from regimecast.report import (PALETTE, figure_html, html_table, new_figure, page, png, write_directory,
                                render_summary_json)
 
@@ -248,7 +249,7 @@ def render_html(summary: Mapping) -> str:
     sampler = (f"Each origin refits the model on the data up to that month only, with reduced sampler settings "
                f"({st.get('chains')} chains × {st.get('draws')} draws after {st.get('tune')} tuning steps; "
                f"{st.get('paths')} paths per draw from at most {st.get('max_draws')} draws). The production fit is "
-               f"4 chains × 1000 draws after 1000.")
+               f"{SamplerSettings.chains} chains × {SamplerSettings.draws} draws after {SamplerSettings.tune}.")
     if bad:
         body.append(f'<div class="verdict fail" id="verdict" data-verdict="fail">&#9888; {len(bad)} of {n} origin '
                     f"fits did not pass the sampler diagnostics: their scores are included and flagged in the table "
