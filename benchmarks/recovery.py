@@ -62,11 +62,16 @@ def one_sim(args: tuple) -> dict:
     out = {"seed": seed, "seconds": time.perf_counter() - t0, "policy_share": np.bincount(np.asarray(p), minlength=st.n_policy).tolist(),
            "divergences": int(idata.sample_stats["diverging"].sum()),
            "max_rhat": float(max(float(rhat[v].max()) for v in rhat.data_vars)), "blocks": {}}
+    specs = variable_spec(cfg, pri, st)
+    visited = np.bincount(np.asarray(p), minlength=st.n_policy) >= opts["min_visits"]
+    out["visited"] = {}
     for name, true in truth.items():
         draws = post[name].values.reshape(-1, *np.shape(true))
         lo, hi = np.quantile(draws, [0.05, 0.95], axis=0)
         covered = (lo <= true) & (true <= hi)
         out["blocks"][name] = [int(covered.sum()), int(covered.size)]
+        if specs[name].dims[:1] == (st.policy,):      # per-policy-state block: split by visits
+            out["visited"][name] = [int(covered[visited].sum()), int(covered[visited].size)]
     return out
 
 
@@ -78,7 +83,11 @@ def report(results: list[dict], label: str) -> None:
             blocks.setdefault(b, [0, 0])
             blocks[b][0] += c
             blocks[b][1] += n
+    blocks = {b: cn for b, cn in blocks.items() if cn[1]}
     cov, tot = sum(c for c, _ in blocks.values()), sum(n for _, n in blocks.values())
+    if not tot:
+        print(f"{label}: no parameters")
+        return
     se = (0.9 * 0.1 / tot) ** 0.5
     print(f"{label}: 90% interval coverage, all scalar variables: {cov / tot:.3f} ({cov}/{tot}; "
           f"binomial se {se:.3f} if independent)")
@@ -97,10 +106,13 @@ def main() -> None:
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "fred"))
     ap.add_argument("--seed0", type=int, default=1000)
     ap.add_argument("--out", default=None, help="write the per-simulation results as JSON here")
+    ap.add_argument("--min-visits", type=int, default=12,
+                    help="also report per-policy-state blocks over the states with at least this many simulated months")
     ap.add_argument("--rhat-ok", type=float, default=1.05,
                     help="also report coverage over the simulations whose max R-hat is below this")
     a = ap.parse_args()
-    opts = {"chains": a.chains, "draws": a.draws, "tune": a.tune, "end": a.end, "data_dir": a.data_dir}
+    opts = {"chains": a.chains, "draws": a.draws, "tune": a.tune, "end": a.end, "data_dir": a.data_dir,
+            "min_visits": a.min_visits}
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.workers) as ex:
         results = list(ex.map(one_sim, [(a.seed0 + i, opts) for i in range(a.sims)]))
@@ -109,6 +121,11 @@ def main() -> None:
     ok = [r for r in results if r["max_rhat"] < a.rhat_ok]
     if ok and len(ok) < len(results):
         report(ok, f"the {len(ok)} simulations with max R-hat < {a.rhat_ok}")
+    report([{"blocks": r["visited"]} for r in results],
+           f"per-policy-state blocks, states with >= {a.min_visits} simulated months only")
+    report([{"blocks": {k: [v[0] - r["visited"][k][0], v[1] - r["visited"][k][1]] for k, v in r["blocks"].items()
+                        if k in r["visited"]}} for r in results],
+           f"per-policy-state blocks, states with < {a.min_visits} simulated months only")
     print("divergences per simulation:", [r["divergences"] for r in results])
     print("max R-hat per simulation:", [round(r["max_rhat"], 3) for r in results])
     if a.out:
