@@ -17,7 +17,6 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,12 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def one_sim(args: tuple) -> dict:
     seed, opts = args
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+    import arviz as az
     import jax
     import numpy as np
 
     from regimecast.config import load_model_config
     from regimecast.data.panel import build_panel
-    from regimecast.design import build_design
+    from regimecast.design import build_design, with_simulated
     from regimecast.fit import SamplerSettings, sample
     from regimecast.kernels import assemble
     from regimecast.model import build_model, structure, variable_spec
@@ -45,33 +45,32 @@ def one_sim(args: tuple) -> dict:
     jax.config.update("jax_enable_x64", True)
     st = structure(cfg, pri)
     k_sim = jax.random.key(seed)
-    truth = {k: v[0] for k, v in prior_draws(np.random.default_rng(seed), variable_spec(cfg, pri, st), 1).items()}
+    specs = variable_spec(cfg, pri, st)
+    truth = {k: v[0] for k, v in prior_draws(np.random.default_rng(seed), specs, 1).items()}
     params = assemble({k: jax.numpy.asarray(v) for k, v in truth.items()}, st)
     y, p, _ = simulate_panel(k_sim, params, jax.numpy.asarray(design.covariates),
                              jax.numpy.asarray(np.nan_to_num(design.ar_lag[0])), st.family)
-    y = np.asarray(y)
-    lag = np.where(design.is_ar, np.vstack([np.nan_to_num(design.ar_lag[:1]), y[:-1]]), 0.0)
-    sim = replace(design, y=y, ar_lag=lag, patterns=((np.arange(y.shape[1]), np.arange(y.shape[0])),))
+    sim = with_simulated(design, np.asarray(y))
     model = build_model(cfg, pri, sim)
     t0 = time.perf_counter()
     idata, _, _ = sample(model, SamplerSettings(seed=seed, chains=opts["chains"], draws=opts["draws"],
                                              tune=opts["tune"]), progressbar=False)
     post = idata.posterior
-    import arviz as az
     rhat = az.rhat(post[list(truth)])
-    out = {"seed": seed, "seconds": time.perf_counter() - t0, "policy_share": np.bincount(np.asarray(p), minlength=st.n_policy).tolist(),
+    share = np.bincount(np.asarray(p), minlength=st.n_policy)
+    out = {"seed": seed, "seconds": time.perf_counter() - t0, "policy_share": share.tolist(),
            "divergences": int(idata.sample_stats["diverging"].sum()),
-           "max_rhat": float(max(float(rhat[v].max()) for v in rhat.data_vars)), "blocks": {}}
-    specs = variable_spec(cfg, pri, st)
-    visited = np.bincount(np.asarray(p), minlength=st.n_policy) >= opts["min_visits"]
-    out["visited"] = {}
+           "max_rhat": float(max(float(rhat[v].max()) for v in rhat.data_vars)), "blocks": {}, "visited": {},
+           "rare": {}}
+    visited = share >= opts["min_visits"]
     for name, true in truth.items():
         draws = post[name].values.reshape(-1, *np.shape(true))
         lo, hi = np.quantile(draws, [0.05, 0.95], axis=0)
         covered = (lo <= true) & (true <= hi)
         out["blocks"][name] = [int(covered.sum()), int(covered.size)]
         if specs[name].dims[:1] == (st.policy,):      # per-policy-state block: split by visits
-            out["visited"][name] = [int(covered[visited].sum()), int(covered[visited].size)]
+            for key, rows in (("visited", visited), ("rare", ~visited)):
+                out[key][name] = [int(covered[rows].sum()), int(covered[rows].size)]
     return out
 
 
@@ -123,8 +122,7 @@ def main() -> None:
         report(ok, f"the {len(ok)} simulations with max R-hat < {a.rhat_ok}")
     report([{"blocks": r["visited"]} for r in results],
            f"per-policy-state blocks, states with >= {a.min_visits} simulated months only")
-    report([{"blocks": {k: [v[0] - r["visited"][k][0], v[1] - r["visited"][k][1]] for k, v in r["blocks"].items()
-                        if k in r["visited"]}} for r in results],
+    report([{"blocks": r["rare"]} for r in results],
            f"per-policy-state blocks, states with < {a.min_visits} simulated months only")
     print("divergences per simulation:", [r["divergences"] for r in results])
     print("max R-hat per simulation:", [round(r["max_rhat"], 3) for r in results])

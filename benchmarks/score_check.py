@@ -17,7 +17,6 @@ Run twice: with the model's measurement floor in the likelihood (as fitted) and 
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +37,7 @@ def main() -> None:
 
     from regimecast.config import load_model_config
     from regimecast.data.panel import build_panel
-    from regimecast.design import build_design
+    from regimecast.design import build_design, with_simulated
     from regimecast.kernels import assemble, emission_logpdf, forward, log_marginal, transitions
     from regimecast.model import inputs, structure, variable_spec
     from regimecast.prior_draws import prior_draws
@@ -55,18 +54,16 @@ def main() -> None:
     free = [k for k, v in specs.items() if v.kind != "dirichlet"]
     params = assemble(truth, st)
 
-    base = inputs(replace(design, patterns=((np.arange(design.y.shape[1]), np.arange(design.y.shape[0])),)))
-    sim = jax.jit(lambda k: simulate_panel(k, params, jnp.asarray(design.covariates),
-                                           jnp.asarray(np.nan_to_num(design.ar_lag[0])), st.family)[0])
-    keys = jax.random.split(jax.random.key(a.seed), a.sims)
     is_ar = jnp.asarray(design.is_ar)
     cols = np.arange(design.y.shape[1])
     covs = jnp.asarray(design.covariates)
-    lag0 = jnp.asarray(np.nan_to_num(design.ar_lag[:1]))
+    lag0 = jnp.asarray(np.nan_to_num(design.ar_lag[:1]))       # (1, D) pre-sample AR lag
+    sim = jax.jit(lambda k: simulate_panel(k, params, covs, lag0[0], st.family)[0])
+    keys = jax.random.split(jax.random.key(a.seed), a.sims)
     for floor in (True, False):
-        data0 = base if floor else base._replace(meas_sd=None)
+        meas_sd = design.meas_sd if floor else None
 
-        def loglik(sub: dict, y: jnp.ndarray, meas_sd=data0.meas_sd) -> jnp.ndarray:
+        def loglik(sub: dict, y: jnp.ndarray, meas_sd=meas_sd) -> jnp.ndarray:
             """log p(y | params): ``kernels.log_marginal`` with every month fully observed, written
             out so that y (and the AR lags built from it) can be traced."""
             lag = jnp.where(is_ar, jnp.vstack([lag0, y[:-1]]), 0.0)
@@ -76,8 +73,7 @@ def main() -> None:
 
         grad = jax.jit(jax.grad(loglik))
         y0 = np.asarray(sim(keys[0]))                      # the rewrite above equals log_marginal
-        lag_np = np.where(design.is_ar, np.vstack([np.nan_to_num(design.ar_lag[:1]), y0[:-1]]), 0.0)
-        ref = float(log_marginal(params, data0._replace(y=y0, ar_lag=lag_np), st.family))
+        ref = float(log_marginal(params, inputs(with_simulated(design, y0))._replace(meas_sd=meas_sd), st.family))
         assert abs(float(loglik({}, jnp.asarray(y0))) - ref) < 1e-8 * abs(ref), "loglik rewrite differs"
         scores = []
         for k in keys:

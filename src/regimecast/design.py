@@ -3,7 +3,7 @@ covariates and the missing-data patterns. Pure NumPy; no PyMC here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -69,6 +69,14 @@ def build_design(config: ModelConfig, panel: Panel) -> Design:
                        for k, v in sorted(patterns.items(), key=lambda kv: -len(kv[1]))),
         meas_sd=np.array([specs[s].measurement_sd for s in obs]),
     )
+
+
+def with_simulated(design: Design, y: np.ndarray) -> Design:
+    """``design`` with simulated observations ``y`` (T, D) (centred model units, none missing)
+    in place of the data: AR lags follow ``y`` (the first month keeps the data's pre-sample
+    lag), every month enters the likelihood with every series; covariates stay the data's."""
+    lag = np.where(design.is_ar, np.vstack([np.nan_to_num(design.ar_lag[:1]), y[:-1]]), 0.0)
+    return replace(design, y=y, ar_lag=lag, patterns=((np.arange(y.shape[1]), np.arange(y.shape[0])),))
 
 
 def _levels(panel: Panel, name: str) -> pd.Series:
