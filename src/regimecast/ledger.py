@@ -35,6 +35,7 @@ import json
 import math
 import sqlite3
 import tempfile
+import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -156,7 +157,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
         raise LedgerError(f"{path}: cannot open the ledger ({exc})") from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _set_wal(conn)
         conn.execute("PRAGMA foreign_keys = ON")
         _ensure_schema(conn, path)
     except sqlite3.Error as exc:
@@ -166,6 +167,21 @@ def connect(path: str | Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    """Switch to the WAL journal. On a new file two processes switching at once can get
+    "database is locked" at once: SQLite does not call the busy handler for that lock (it could
+    deadlock), so wait and retry here, up to the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @contextlib.contextmanager
