@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from regimecast import report
+from regimecast import render, report
 from regimecast.report import ReportContent, ReportError, write_report
 
 EVIL = "<script>alert(1)</script>"
@@ -170,7 +170,7 @@ def _close(a, b, path="") -> None:
         for i, (x, y) in enumerate(zip(a, b)):
             _close(x, y, f"{path}[{i}]")
     elif isinstance(a, float) and not isinstance(a, bool):
-        assert b == pytest.approx(a, rel=10 ** (1 - report.SUMMARY_SIGNIFICANT_DIGITS)), path
+        assert b == pytest.approx(a, rel=10 ** (1 - render.SUMMARY_SIGNIFICANT_DIGITS)), path
     else:
         assert a == b and type(a) is type(b), path
 
@@ -190,11 +190,11 @@ def test_summary_json_round_trips(written, content):
 
 
 def test_summary_json_converts_numpy_and_rejects_bad_keys():
-    text = report.render_summary_json({"a": np.float64(1 / 3), "b": np.int64(4), "c": np.bool_(True),
+    text = render.render_summary_json({"a": np.float64(1 / 3), "b": np.int64(4), "c": np.bool_(True),
                                        "d": float("nan"), "e": [np.float32(2.5)]})
     assert json.loads(text) == {"a": 0.333333, "b": 4, "c": True, "d": None, "e": [2.5]}
     with pytest.raises(ReportError, match=r"summary\.policy.*key 3"):
-        report.render_summary_json({"policy": {3: {"hike": 0.5}}})
+        render.render_summary_json({"policy": {3: {"hike": 0.5}}})
 
 
 # --- HTML content ----------------------------------------------------------------------------
@@ -348,7 +348,7 @@ def test_failure_while_swapping_keeps_the_old_report(tmp_path, monkeypatch):
             raise OSError("disk full")
         real_rename(src, dst)
 
-    monkeypatch.setattr(report.os, "rename", rename)
+    monkeypatch.setattr(os, "rename", rename)
     with pytest.raises(OSError, match="disk full"):
         write_report(out, make_content(seed=2))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -358,7 +358,7 @@ def test_failure_while_swapping_keeps_the_old_report(tmp_path, monkeypatch):
 def test_refuses_to_replace_a_file(tmp_path, content):
     target = tmp_path / "r"
     target.write_text("not a report")
-    with pytest.raises(ReportError, match="not a directory"):
+    with pytest.raises(NotADirectoryError, match="not a directory"):
         write_report(target, content)
     assert target.read_text() == "not a report"
 

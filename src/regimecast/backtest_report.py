@@ -25,8 +25,8 @@ from regimecast.backtest import ENGINE, INTERVALS
 from regimecast.baselines import DESCRIPTIONS as BASELINE_DESCRIPTIONS
 from regimecast.baselines import LABELS as BASELINE_LABELS
 from regimecast.fit import SamplerSettings
-from regimecast.report import (PALETTE, figure_html, html_table, new_figure, page, png, write_directory,
-                               render_summary_json)
+from regimecast.atomic import replace_directory
+from regimecast.render import PALETTE, figure_html, html_table, new_figure, page, png, render_summary_json
 
 HTML_FILE = "index.html"
 SUMMARY_FILE = "summary.json"
@@ -230,7 +230,7 @@ def write_backtest_report(out_dir: Path, summary: dict) -> Path:
     """Write ``index.html`` and ``summary.json`` into ``out_dir`` (rendered in memory, staged
     in a hidden sibling, swapped into place: a failure leaves a previous report untouched)."""
     files = {SUMMARY_FILE: render_summary_json(_without_raw(summary)), HTML_FILE: render_html(summary)}
-    return write_directory(out_dir, files, keep_others=False)
+    return replace_directory(out_dir, files, keep_others=False)
 
 
 def _without_raw(summary: dict) -> dict:

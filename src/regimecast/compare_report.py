@@ -9,7 +9,7 @@ from pathlib import Path
 
 from regimecast import atomic
 from regimecast.compare import PARETO_K_WARN
-from regimecast.report import html_table, jsonable, md_table, page, pct, render_summary_json
+from regimecast.render import html_table, jsonable, md_table, page, pct, render_summary_json
 
 HTML_FILE, MARKDOWN_FILE, JSON_FILE = "index.html", "compare.md", "compare.json"
 

@@ -17,17 +17,8 @@ figures behind.
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import hashlib
 import html
-import io
-import json
 import math
-import os
-import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,15 +28,14 @@ import pandas as pd
 import xarray as xr
 
 from regimecast import atomic
-from regimecast.errors import RegimecastError
+from regimecast.render import (PALETTE, ReportError, Row, diagnostics_line, figure_html, finite, html_table,
+                               md, md_code, md_fence, md_table, new_figure, num, page, pct, png, pp,
+                               render_summary_json, verdict_html)
 
 # --- files -------------------------------------------------------------------------------
 HTML_FILE = "index.html"
 MARKDOWN_FILE = "report.md"
 SUMMARY_FILE = "summary.json"
-
-# --- summary.json ------------------------------------------------------------------------
-SUMMARY_SIGNIFICANT_DIGITS = 6  # floats are rounded to this many significant digits
 
 # --- fan charts --------------------------------------------------------------------------
 MEDIAN_QUANTILE = 0.5
@@ -61,7 +51,6 @@ FAN_COLOUR = "#0072B2"
 HISTORY_COLOUR = "#222222"
 
 # --- figures -----------------------------------------------------------------------------
-FIG_DPI = 110
 FAN_FIGSIZE = (11.0, 7.5)  # inches, whole 2x2 grid
 POLICY_BARS_FIGSIZE = (7.5, 4.0)
 SMOOTHED_FIGSIZE = (11.0, 2.8)
@@ -69,8 +58,6 @@ POLICY_SMOOTHED_FIGSIZE = (11.0, 5.6)  # area chart plus the episodes strip
 EPISODE_STRIP_HEIGHT_RATIO = 0.9  # strip height relative to the area chart (= 1)
 EPISODE_BAR_HEIGHT = 0.7  # bar thickness in strip rows (one row = 1)
 BAR_LABEL_MIN_SHARE = 0.07  # label a stacked-bar segment with its % only above this share
-# Okabe-Ito colour-blind-safe palette; a factor's i-th state gets PALETTE[i] in every chart.
-PALETTE = ("#D55E00", "#0072B2", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#999999", "#F0E442")
 
 # --- factor learning ---------------------------------------------------------------------
 POLICY_FACTOR = "policy"  # the factor whose smoothed chart carries the Fed episodes strip
@@ -79,52 +66,7 @@ CONTRACTION_PRIOR_DOMINATES = 0.1  # at or below: the data taught the factor lit
 CONTRACTION_DATA_DOMINATE = 0.5  # at or above: the data dominate the prior
 
 # --- formatting --------------------------------------------------------------------------
-PROBABILITY_DECIMALS = 1  # probabilities are shown as percentages with this many decimals
 RATE_SERIES = ("y10",)  # series in percent: shown with two decimals whatever their size
-
-_READY_SCRIPT = (
-    "(function () {\n"
-    "  function check() {\n"
-    "    var imgs = document.images, ok = true;\n"
-    "    for (var i = 0; i < imgs.length; i++) {\n"
-    "      if (!imgs[i].complete || imgs[i].naturalWidth === 0) { ok = false; }\n"
-    "    }\n"
-    "    document.body.dataset.ready = ok ? \"1\" : \"broken\";\n"
-    "  }\n"
-    "  if (document.readyState === \"complete\") { check(); }\n"
-    "  else { window.addEventListener(\"load\", check); }\n"
-    "})();\n"
-)
-_READY_SCRIPT_HASH = base64.b64encode(hashlib.sha256(_READY_SCRIPT.encode()).digest()).decode()
-# Only this exact script may run and only data: images load: nothing is fetched from anywhere,
-# and text that slipped through unescaped could still not execute.
-_CSP = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
-        f"script-src 'sha256-{_READY_SCRIPT_HASH}'; base-uri 'none'; form-action 'none'")
-
-_CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1d1d1f;
-       max-width: 1180px; margin: 0 auto; padding: 1.5rem 2rem 4rem; line-height: 1.45; }
-h1 { margin-bottom: .2rem; } h2 { margin-top: 2.4rem; border-bottom: 1px solid #ddd; }
-.meta { color: #555; margin-top: 0; }
-.verdict { padding: .8rem 1.1rem; border-radius: 6px; font-weight: 600; margin: 1rem 0; }
-.verdict.pass { background: #e3f4e8; border: 2px solid #1e7b34; color: #14532d; }
-.verdict.fail { background: #fde2e1; border: 2px solid #b91c1c; color: #7f1d1d; font-size: 1.25rem; }
-.verdict ul { font-weight: 400; font-size: 1rem; margin: .4rem 0 0; }
-table { border-collapse: collapse; margin: .6rem 0 1rem; font-size: .92rem; }
-th, td { border-bottom: 1px solid #e3e3e3; padding: .3rem .7rem; text-align: left; vertical-align: top; }
-th { background: #f5f5f7; } td { overflow-wrap: anywhere; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-code, pre { font-family: "SFMono-Regular", Menlo, Consolas, monospace; font-size: .85rem; }
-pre { background: #f5f5f7; padding: .8rem; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
-figure { margin: 1rem 0; } figure img { max-width: 100%; height: auto; }
-figcaption { color: #555; font-size: .88rem; }
-.note { color: #555; font-style: italic; }
-"""
-
-
-class ReportError(RegimecastError):
-    """The report content is malformed; the message names the field and the value."""
-
 
 @dataclass(frozen=True)
 class ReportContent:
@@ -173,47 +115,13 @@ def write_report(out_dir: Path, content: ReportContent) -> Path:
     """Write ``index.html``, ``report.md`` and ``summary.json`` into ``out_dir``; return it.
 
     Everything is rendered in memory first, written to a hidden ``.tmp-<name>.*`` sibling,
-    then swapped in (:func:`write_directory`). Other files in ``out_dir`` (another command's,
+    then swapped in (:func:`regimecast.atomic.replace_directory`). Other files in ``out_dir`` (another command's,
     e.g. ``diagnostics.html``) are carried over.
     """
     files = {SUMMARY_FILE: render_summary_json(content.summary),
              MARKDOWN_FILE: render_markdown(content),
              HTML_FILE: render_html(content)}
-    return write_directory(out_dir, files, keep_others=True)
-
-
-def write_directory(out_dir: Path, files: Mapping[str, str], *, keep_others: bool) -> Path:
-    """Write the rendered ``files`` ({name: text}) as the directory ``out_dir``: staged in a
-    hidden ``.tmp-<name>.*`` sibling, then swapped in (the old directory renamed aside to
-    ``.old-<name>.*``, the new one renamed into place, the old one deleted). With
-    ``keep_others`` the old directory's other files are carried over. Any failure before the
-    swap leaves a previous directory exactly as it was. Returns ``out_dir``."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ReportError(f"{out_dir}: exists and is not a directory; refusing to replace it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}.", dir=out_dir.parent))
-    try:
-        for name, text in files.items():
-            atomic.write_text(staging / name, text)
-        if keep_others and out_dir.is_dir():
-            for other in out_dir.iterdir():
-                if other.name not in files and not other.name.startswith("."):
-                    (shutil.copytree if other.is_dir() else shutil.copy2)(other, staging / other.name)
-        _swap_into_place(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
-
-
-def render_summary_json(summary: Mapping) -> str:
-    """``summary`` as indented, key-sorted JSON, floats rounded to SUMMARY_SIGNIFICANT_DIGITS.
-
-    NumPy scalars become Python numbers; a non-finite float becomes ``null`` (strict JSON).
-    Raises ReportError naming the path of a non-string key or an unsupported value.
-    """
-    return json.dumps(jsonable(summary, "summary"), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    return atomic.replace_directory(out_dir, files, keep_others=True)
 
 
 def posterior_contraction(prior_sd: float, post_sd: float) -> float:
@@ -248,20 +156,20 @@ def render_markdown(content: ReportContent) -> str:
     _validate(content)
     s = content.summary
     d = s["diagnostics"]
-    parts = [f"# {_md(content.title)}", "",
-             f"Run `{_md_code(s['run_id'])}` · data to {_md(s['data_end'])} · horizon {s['horizon_months']} months", ""]
+    parts = [f"# {md(content.title)}", "",
+             f"Run `{md_code(s['run_id'])}` · data to {md(s['data_end'])} · horizon {s['horizon_months']} months", ""]
     if d["trusted"]:
-        parts += [f"**Diagnostics pass.** {_md(_diagnostics_line(d))}", ""]
+        parts += [f"**Diagnostics pass.** {md(diagnostics_line(d))}", ""]
     else:
         parts += ["**DO NOT TRUST THIS RUN.** The sampler diagnostics failed:", ""]
-        parts += [f"- {_md(r)}" for r in d["reasons"]] + [""]
+        parts += [f"- {md(r)}" for r in d["reasons"]] + [""]
     for heading, header, rows, note in _sections(content):
         parts += [f"## {heading}", ""]
         if note:
-            parts += [_md(note), ""]
+            parts += [md(note), ""]
         if header:
             parts += [md_table(header, rows), ""]
-    parts += ["## How to reproduce", "", _md_fence(content.reproduce), ""]
+    parts += ["## How to reproduce", "", md_fence(content.reproduce), ""]
     return "\n".join(parts)
 
 
@@ -301,7 +209,6 @@ _PROVENANCE = "Data provenance"
 _SECTION_IDS = {_SCENARIOS: "scenarios", _POLICY: "policy", _CONDITIONAL: "conditional",
                 _DIAGNOSTICS: "diagnostics", _PROVENANCE: "provenance"}
 
-Row = Sequence[str]
 Section = tuple[str, Sequence[str], Sequence[Row], str]
 
 
@@ -314,7 +221,7 @@ def _sections(content: ReportContent) -> list[Section]:
 def _scenario_section(content: ReportContent) -> Section:
     header = ("Scenario", "Description", "Probability", "90% interval", "MCSE")
     rows = [(name, str(sc.get("description", "")), pct(sc["mean"]),
-             f"{pct(sc['lo'])} – {pct(sc['hi'])}", f"{_pp(sc['mcse'])} pp")
+             f"{pct(sc['lo'])} – {pct(sc['hi'])}", f"{pp(sc['mcse'])} pp")
             for name, sc in content.summary["scenarios"].items()]
     note = ("Posterior mean probability of each scenario over the horizon; the interval spans the "
             "middle 90% across posterior draws; MCSE is the Monte Carlo standard error in percentage points.")
@@ -508,23 +415,6 @@ def _draw_episode_strip(ax, episodes: Iterable[tuple[str, str, str]], states: Se
 # helpers
 # =========================================================================================
 
-def new_figure(figsize, nrows: int = 1, ncols: int = 1, **kwargs):
-    """A Figure on an Agg canvas, outside pyplot: no global backend switch, nothing to close."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=FIG_DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.subplots(nrows, ncols, **kwargs)
-
-
-def png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=FIG_DPI, metadata={"Software": None})
-    fig.clear()
-    return buf.getvalue()
-
-
 def _percent_formatter():
     from matplotlib.ticker import PercentFormatter
 
@@ -559,132 +449,14 @@ def _label(content: ReportContent, series: str) -> str:
     return content.labels.get(str(series), str(series))
 
 
-def pct(p: float, decimals: int = PROBABILITY_DECIMALS) -> str:
-    return "n/a" if not _finite(p) else f"{float(p) * 100:.{decimals}f}%"
-
-
-def _pp(p: float) -> str:
-    return "n/a" if not _finite(p) else f"{float(p) * 100:.{PROBABILITY_DECIMALS + 1}f}"
-
-
-def num(x: float, decimals: int | None = None) -> str:
-    if not _finite(x):
-        return "n/a"
-    if decimals is not None:
-        return f"{float(x):,.{decimals}f}"
-    return f"{float(x):.4g}"
-
-
 def _level(series: str, x: float) -> str:
     """An asset level in its natural units: rates with 2 decimals, others by magnitude."""
-    if not _finite(x):
+    if not finite(x):
         return "n/a"
     x = float(x)
     if str(series) in RATE_SERIES or abs(x) < 10:
         return f"{x:.2f}"
     return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.1f}"
-
-
-def _finite(x) -> bool:
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
-
-
-def _diagnostics_line(d: Mapping) -> str:
-    return (f"max R-hat {num(d['max_rhat'], 3)}, min bulk ESS {num(d['min_ess_bulk'], 0)}, "
-            f"min tail ESS {num(d['min_ess_tail'], 0)}, {num(d['divergences'], 0)} divergences, "
-            f"min BFMI {num(d['min_bfmi'], 2)}.")
-
-
-# --- JSON --------------------------------------------------------------------------------
-
-def jsonable(obj, path: str):
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        return float(f"{x:.{SUMMARY_SIGNIFICANT_DIGITS}g}") if math.isfinite(x) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    if isinstance(obj, Mapping):
-        bad = [k for k in obj if not isinstance(k, str)]
-        if bad:
-            raise ReportError(f"{path}: key {bad[0]!r} is not a string (JSON keys are strings)")
-        return {k: jsonable(v, f"{path}.{k}") for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v, f"{path}[{i}]") for i, v in enumerate(obj)]
-    raise ReportError(f"{path}: value {obj!r} of type {type(obj).__name__} cannot be written to JSON")
-
-
-# --- HTML --------------------------------------------------------------------------------
-
-def page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
-            f'<body data-ready="0">\n{body}\n<script>{_READY_SCRIPT}</script>\n</body>\n</html>\n')
-
-
-def verdict_html(d: Mapping) -> str:
-    if d["trusted"]:
-        return (f'<div class="verdict pass" id="verdict" data-verdict="pass">&#10004; Diagnostics pass: '
-                f"{html.escape(_diagnostics_line(d))}</div>")
-    reasons = "".join(f"<li>{html.escape(str(r))}</li>" for r in d["reasons"]) or "<li>no reason recorded</li>"
-    return (f'<div class="verdict fail" id="verdict" data-verdict="fail">&#9888; DO NOT TRUST THIS RUN'
-            f"<ul>{reasons}</ul></div>")
-
-
-def figure_html(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
-            f"<figcaption>{html.escape(alt)}</figcaption></figure>")
-
-
-def html_table(header: Sequence[str], rows: Iterable[Row], table_id: str | None) -> str:
-    def cell(tag: str, text: str, col: int) -> str:
-        cls = ' class="num"' if col >= 1 and _looks_numeric(text) else ""
-        return f"<{tag}{cls}>{html.escape(str(text))}</{tag}>"
-
-    ident = f' id="{table_id}"' if table_id else ""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(cell("td", c, i) for i, c in enumerate(r)) + "</tr>\n" for r in rows)
-    return f"<table{ident}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>"
-
-
-def _looks_numeric(text: str) -> bool:
-    t = str(text).replace(",", "").replace("%", "").replace(" pp", "").replace("–", "").replace(" ", "")
-    return bool(t) and t.replace(".", "").replace("-", "").isdigit()
-
-
-# --- Markdown ----------------------------------------------------------------------------
-
-def _md(text: object) -> str:
-    """Cell/inline text: one line, and no pipe, backslash or '<' that a renderer would act on."""
-    t = " ".join(str(text).split())
-    return t.replace("\\", "\\\\").replace("|", "\\|").replace("<", "\\<")
-
-
-def _md_code(text: object) -> str:
-    return str(text).replace("`", "'")
-
-
-def md_table(header: Sequence[str], rows: Iterable[Row]) -> str:
-    lines = ["| " + " | ".join(_md(h) for h in header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def _md_fence(code: str) -> str:
-    """A fenced block longer than any backtick run inside ``code``."""
-    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}sh\n{code}\n{fence}"
 
 
 # --- validation --------------------------------------------------------------------------
@@ -701,7 +473,7 @@ def _validate(content: ReportContent) -> None:
     for name, sc in s["scenarios"].items():
         _require(sc, _SCENARIO_KEYS, f"summary.scenarios.{name}")
     for h in s["policy"]:
-        if not _finite(h):
+        if not finite(h):
             raise ReportError(f"summary.policy: horizon key {h!r} is not a number of months")
     _require_dims(content.history, ("date", "series"), "history")
     _require_dims(content.fan, ("series", "horizon", "quantile"), "fan")
@@ -736,40 +508,3 @@ def _require_dims(da: object, dims: tuple[str, ...], path: str) -> None:
     if not isinstance(da, xr.DataArray) or set(da.dims) != set(dims):
         got = getattr(da, "dims", type(da).__name__)
         raise ReportError(f"{path}: expected an xarray.DataArray with dims {dims}, got {got}")
-
-
-# --- directory swap ----------------------------------------------------------------------
-
-def _swap_into_place(new: Path, final: Path) -> None:
-    """Rename the complete directory ``new`` to ``final``, replacing an existing one.
-
-    The old directory is renamed aside (into a hidden ``.old-*`` sibling) before the new one
-    takes its name, and deleted only afterwards; if the second rename fails the old one is
-    put back. Between the two renames ``final`` briefly does not exist (POSIX has no portable
-    atomic exchange of two directories), but it is never incomplete.
-    """
-    if not final.exists():
-        os.rename(new, final)
-        _fsync_dir(final.parent)
-        return
-    graveyard = Path(tempfile.mkdtemp(prefix=f".old-{final.name}.", dir=final.parent))
-    aside = graveyard / final.name
-    os.rename(final, aside)
-    try:
-        os.rename(new, final)
-    except BaseException:
-        os.rename(aside, final)
-        shutil.rmtree(graveyard, ignore_errors=True)
-        raise
-    _fsync_dir(final.parent)
-    shutil.rmtree(graveyard, ignore_errors=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-

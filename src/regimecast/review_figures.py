@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from regimecast.report import PALETTE, new_figure, png
+from regimecast.render import PALETTE, new_figure, png
 from regimecast.review import Review, conflict_z, flat_draws
 
 PANEL_INCHES = (3.6, 2.6)     # one small panel of a grid

@@ -14,7 +14,7 @@ import pandas as pd
 from regimecast import atomic
 from regimecast import review_figures as figs
 from regimecast.diagnostics import Thresholds
-from regimecast.report import figure_html, html_table, num, page
+from regimecast.render import figure_html, html_table, num, page
 from regimecast.review import Review, Verdict, conflict_z
 
 HTML_FILE = "diagnostics.html"

@@ -11,7 +11,7 @@ import html
 from pathlib import Path
 
 from regimecast import atomic
-from regimecast.report import html_table, jsonable, md_table, page, pct, verdict_html, render_summary_json
+from regimecast.render import html_table, jsonable, md_table, page, pct, verdict_html, render_summary_json
 
 HTML_FILE, MARKDOWN_FILE, JSON_FILE = "update.html", "update.md", "update.json"
 
