@@ -53,15 +53,31 @@ def one_sim(args: tuple) -> dict:
     sim = with_simulated(design, np.asarray(y))
     model = build_model(cfg, pri, sim)
     t0 = time.perf_counter()
-    idata, _, _ = sample(model, SamplerSettings(seed=seed, chains=opts["chains"], draws=opts["draws"],
-                                             tune=opts["tune"]), progressbar=False)
+    idata, _, init = sample(model, SamplerSettings(seed=seed, chains=opts["chains"], draws=opts["draws"],
+                                                tune=opts["tune"], init=opts["init"],
+                                                **({"map_restarts": opts["map_restarts"]}
+                                                   if opts["map_restarts"] else {})), progressbar=False)
     post = idata.posterior
+    # In simulation-based calibration the truth is itself a draw from the posterior, so its log
+    # density (sampler scale, Jacobian included, as nutpie records per draw) should sit inside
+    # the draws' log densities; far above all of them means the chains missed the truth's mode.
+    from pymc.initial_point import make_initial_point_fn
+    point = make_initial_point_fn(model=model, overrides=truth, jitter_rvs=set(), return_transformed=True)(seed)
+    lp_truth = float(model.compile_logp()(point))
+    lp_draws = idata.sample_stats["logp"].values.ravel()
+    if opts["save"]:
+        save = Path(opts["save"]) / f"sim{seed}"
+        save.mkdir(parents=True, exist_ok=True)
+        idata.to_netcdf(save / "idata.nc")
+        np.savez(save / "truth.npz", y=np.asarray(y), policy=np.asarray(p), **truth)
     rhat = az.rhat(post[list(truth)])
     share = np.bincount(np.asarray(p), minlength=st.n_policy)
     out = {"seed": seed, "seconds": time.perf_counter() - t0, "policy_share": share.tolist(),
            "divergences": int(idata.sample_stats["diverging"].sum()),
            "max_rhat": float(max(float(rhat[v].max()) for v in rhat.data_vars)), "blocks": {}, "visited": {},
-           "rare": {}}
+           "rare": {}, "logp_truth": lp_truth, "logp_truth_rank": float(np.mean(lp_draws < lp_truth)),
+           "logp_draws_q": np.quantile(lp_draws, [0.05, 0.5, 0.95, 1.0]).round(1).tolist(),
+           "logp_map": init.get("logp")}
     visited = share >= opts["min_visits"]
     for name, true in truth.items():
         draws = post[name].values.reshape(-1, *np.shape(true))
@@ -104,6 +120,9 @@ def main() -> None:
     ap.add_argument("--end", default="2013-12")
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "fred"))
     ap.add_argument("--seed0", type=int, default=1000)
+    ap.add_argument("--init", default="map", help="sampler init: map (default) or jitter")
+    ap.add_argument("--map-restarts", type=int, default=None, help="MAP restarts (default: the sampler's default)")
+    ap.add_argument("--save", default=None, help="keep each simulation's posterior and truth in this directory")
     ap.add_argument("--out", default=None, help="write the per-simulation results as JSON here")
     ap.add_argument("--min-visits", type=int, default=12,
                     help="also report per-policy-state blocks over the states with at least this many simulated months")
@@ -111,7 +130,8 @@ def main() -> None:
                     help="also report coverage over the simulations whose max R-hat is below this")
     a = ap.parse_args()
     opts = {"chains": a.chains, "draws": a.draws, "tune": a.tune, "end": a.end, "data_dir": a.data_dir,
-            "min_visits": a.min_visits}
+            "min_visits": a.min_visits, "init": a.init,
+            "save": a.save, "map_restarts": a.map_restarts}
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.workers) as ex:
         results = list(ex.map(one_sim, [(a.seed0 + i, opts) for i in range(a.sims)]))
@@ -126,6 +146,10 @@ def main() -> None:
            f"per-policy-state blocks, states with < {a.min_visits} simulated months only")
     print("divergences per simulation:", [r["divergences"] for r in results])
     print("max R-hat per simulation:", [round(r["max_rhat"], 3) for r in results])
+    print("share of posterior draws with log density below the truth's (uniform under calibration):",
+          [round(r["logp_truth_rank"], 2) for r in results])
+    print("truth's log density minus the draws' median:",
+          [round(r["logp_truth"] - r["logp_draws_q"][1], 1) for r in results])
     if a.out:
         Path(a.out).write_text(json.dumps(results, indent=1))
 

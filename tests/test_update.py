@@ -96,7 +96,13 @@ def test_update_writes_child_run_and_report(workspace, tiny_fit, fred_dir):
 # between two fits that each converged. At 4 x 500 after 500 the fit from scratch did not (max
 # R-hat 1.53, min bulk ESS 7; run 2026-11-25) and its posterior means differed from the
 # update's by up to 48 MCSEs, which measured the non-convergence, not the update.
+# Both fits use the default seed. With seed 99 the fit from scratch started (best of 4 MAP
+# restarts) at a mode 58 nats below the one the default seed finds and did not converge (R-hat
+# 1.15 and bulk ESS 17 on log_sd_z[qt, fedfunds]; 2026-11-25): the log density has many local
+# modes and the restarts do not always reach the best (benchmarks/RESULTS.md). The comparison
+# needs two fits of the same posterior, so the scratch fit is the one measured to converge.
 SLOW: dict = {}
+SEED = 20261123
 PARENT_END, CHILD_END = "2026-02", "2026-07"
 
 
@@ -117,11 +123,11 @@ def test_update_equals_fit_from_scratch_within_monte_carlo_error(workspace, fred
     from regimecast.forecast import ForecastSettings
     from regimecast.runs import load_run
 
-    settings = SamplerSettings(seed=20261123, **SLOW)
+    settings = SamplerSettings(seed=SEED, **SLOW)
     parent, _ = api.fit(workspace, settings, data_dir=fred_dir, end=PARENT_END, progressbar=False)
     child, _ = api.update(workspace, parent, data_dir=fred_dir, end=CHILD_END, progressbar=False,
                           forecast_settings=ForecastSettings(seed=1, max_draws=100, paths=20))
-    scratch, _ = api.fit(workspace, SamplerSettings(seed=99, **SLOW), data_dir=fred_dir, end=CHILD_END,
+    scratch, _ = api.fit(workspace, SamplerSettings(seed=SEED, **SLOW), data_dir=fred_dir, end=CHILD_END,
                          progressbar=False)
     ra, rb = load_run(child), load_run(scratch)
     _trusted(ra)
