@@ -20,6 +20,9 @@ def test_map_start_finds_the_higher_mode_and_counts_modes():
     assert abs(np.log(float(values["y"])) - np.log(2.0)) < 1e-4
     assert report["distinct_modes"] == 2 and len(report["logp"]) == 12
     assert report["logp"] == sorted(report["logp"], reverse=True)
+    # restarts that reached the higher mode: those within MODE_TOL of the best
+    assert report["best_mode_hits"] == sum(1 for lp in report["logp"] if lp > report["logp"][0] - 1.0)
+    assert 1 <= report["best_mode_hits"] < 12
     # the gap between the modes is log(0.9 / 0.1)
     gap = report["logp"][0] - min(report["logp"])
     assert abs(gap - np.log(0.9 / 0.1)) < 0.011          # report rounds log densities to 0.01

@@ -93,7 +93,9 @@ def map_start(model: pm.Model, seed: int, restarts: int, maxiter: int) -> tuple[
     jitter PyMC and nutpie use). Returns the mode as initial values of the free random
     variables (constrained scale, keyed by name) and a report: every restart's log density,
     iterations and convergence flag, and how many distinct modes were found (log densities
-    more than ``MODE_TOL`` apart), so a multimodal posterior is seen, not hidden."""
+    more than ``MODE_TOL`` apart) and how many restarts reached the best one
+    (``best_mode_hits``: 1 means another seed may well start elsewhere), so a multimodal
+    posterior is seen, not hidden."""
     from pymc.blocking import DictToArrayBijection, RaveledVars
     from scipy.optimize import minimize
 
@@ -121,7 +123,8 @@ def map_start(model: pm.Model, seed: int, restarts: int, maxiter: int) -> tuple[
     lps = [lp for lp, _ in runs]
     report = {"method": "map", "restarts": restarts, "logp": [round(v, 2) for v in lps],
               "iterations": [int(r.nit) for _, r in runs], "converged": [bool(r.success) for _, r in runs],
-              "distinct_modes": _count_modes(lps)}
+              "distinct_modes": _count_modes(lps),
+              "best_mode_hits": sum(1 for lp in lps if lps[0] - lp <= MODE_TOL)}
     return {rv.name: np.asarray(values[rv.name]) for rv in model.free_RVs}, report
 
 
