@@ -25,11 +25,11 @@ class SamplerSettings:
     tune: int = 1000
     target_accept: float = 0.85
     init: str = "map"            # "map": every chain starts at the best of map_restarts local modes
-                                 # (16: with 4, simulated panels started chains at a mode 30 nats
-                                 # below the truth's and the 90% intervals covered 0.74;
-                                 # benchmarks/RESULTS.md, "Parameter recovery")
-    map_restarts: int = 16       # "jitter": PyMC's initial point with a U(-1, 1) jitter per chain
+                                 # "jitter": PyMC's initial point with a U(-1, 1) jitter per chain
                                  # "warm": every chain starts at a given point (a parent run's)
+    map_restarts: int = 16       # with 4, simulated panels started chains at a mode 29 nats below
+                                 # the truth's and the 90% intervals covered 0.74
+                                 # (benchmarks/RESULTS.md, "Parameter recovery")
     map_maxiter: int = 3000
     mass_matrix: str = "low_rank"  # nutpie: "low_rank" adapts diagonal + low-rank (nutpie's
                                    # low_rank_modified_mass_matrix), "diag" a diagonal only
