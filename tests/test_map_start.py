@@ -26,3 +26,41 @@ def test_map_start_finds_the_higher_mode_and_counts_modes():
     # the gap between the modes is log(0.9 / 0.1)
     gap = report["logp"][0] - min(report["logp"])
     assert abs(gap - np.log(0.9 / 0.1)) < 0.011          # report rounds log densities to 0.01
+
+
+def test_tempered_logp_matches_the_closed_form():
+    # x ~ N(0, 1) prior, y = 2 observed with y ~ N(x, 1); tempered: log N(x|0,1) + w log N(2|x,1)
+    from scipy.stats import norm
+
+    from regimecast.fit import tempered_logp
+
+    with pm.Model() as model:
+        x = pm.Normal("x", 0.0, 1.0)
+        pm.Normal("y", x, 1.0, observed=2.0)
+    f, x0 = tempered_logp(model)
+    for w in (0.0, 0.25, 1.0):
+        for xv in (-1.0, 0.5, 3.0):
+            v, g = f(np.array([xv]), w)
+            assert abs(v - (norm.logpdf(xv) + w * norm.logpdf(2.0, xv))) < 1e-10
+            assert abs(g[0] - (-xv + w * (2.0 - xv))) < 1e-10
+
+
+def test_annealed_map_path_ends_at_the_full_posterior_mode():
+    # conjugate: posterior mode of x is 2 / (1 + 1) = 1 whatever the path
+    with pm.Model() as model:
+        x = pm.Normal("x", 0.0, 1.0)
+        pm.Normal("y", x, 1.0, observed=2.0)
+    values, report = map_start(model, seed=0, restarts=3, maxiter=200, anneal=(0.1, 0.5, 1.0))
+    assert abs(float(values["x"]) - 1.0) < 1e-6
+    assert report["anneal"] == [0.1, 0.5, 1.0] and report["distinct_modes"] == 1 and report["best_mode_hits"] == 3
+
+
+def test_map_anneal_setting_is_validated():
+    import pytest
+
+    from regimecast.fit import SamplerSettings
+
+    assert SamplerSettings(seed=1, map_anneal=[0.1, 1]).map_anneal == (0.1, 1.0)
+    for bad in ((), (0.5,), (0.3, 0.1, 1.0), (0.0, 1.0), (0.5, 0.5, 1.0)):
+        with pytest.raises(ValueError, match="map_anneal"):
+            SamplerSettings(seed=1, map_anneal=bad)
