@@ -64,3 +64,26 @@ def test_map_anneal_setting_is_validated():
     for bad in ((), (0.5,), (0.3, 0.1, 1.0), (0.0, 1.0), (0.5, 0.5, 1.0)):
         with pytest.raises(ValueError, match="map_anneal"):
             SamplerSettings(seed=1, map_anneal=bad)
+
+
+def test_map_start_moves_coordinates_with_zero_gradient_so_nutpie_can_start():
+    # z enters nothing but its prior: from restart 0 (PyMC's initial point, z = 0) its gradient
+    # is exactly 0 at the mode, which nutpie refuses as a start; map_start jitters it
+    from regimecast.fit import SamplerSettings, sample
+
+    from scipy.optimize import minimize_scalar
+    from scipy.stats import norm, t
+
+    y = np.array([0.3, 2.0, 2.5])
+    with pm.Model() as model:
+        x = pm.Normal("x", 0.0, 1.0)
+        pm.Normal("z", 0.0, 1.0, shape=3)
+        pm.StudentT("y", nu=3.0, mu=x, sigma=1.0, observed=y)
+    values, report = map_start(model, seed=0, restarts=1, maxiter=200, anneal=(0.5, 1.0))
+    assert report["jittered_flat_coordinates"] == 3
+    assert np.all(values["z"] != 0.0) and np.all(np.abs(values["z"]) <= 1.0)
+    mode = minimize_scalar(lambda v: -(norm.logpdf(v) + t.logpdf(y, 3.0, loc=v).sum())).x
+    assert abs(float(values["x"]) - mode) < 1e-4
+    idata, _, init = sample(model, SamplerSettings(seed=0, chains=1, draws=20, tune=20, map_restarts=1),
+                            progressbar=False)
+    assert idata.posterior["z"].shape == (1, 20, 3) and init["jittered_flat_coordinates"] == 3

@@ -160,7 +160,15 @@ def map_start(model: pm.Model, seed: int, restarts: int, maxiter: int, anneal: t
             x, nit, ok = res.x, nit + int(res.nit), bool(res.success)
         runs.append((-float(res.fun), x, nit, ok))
     runs.sort(key=lambda r: -r[0])
-    point = DictToArrayBijection.rmap(RaveledVars(runs[0][1], x0.point_map_info))
+    # A coordinate the likelihood does not reach (e.g. the effect of a covariate that is 0 over
+    # the whole sample: its likelihood gradient is exactly 0) sits exactly at its prior mode from
+    # restart 0, where its gradient is exactly 0 too; nutpie refuses such a start ("bad initial gradient"), so those coordinates get
+    # the U(-1, 1) jitter they would have had from PyMC's initialisation.
+    best = runs[0][1].copy()
+    g_full, g_prior = f(best, 1.0)[1], f(best, 0.0)[1]
+    still = (g_full == 0) & (g_full == g_prior)
+    best[still] += rng.uniform(-1.0, 1.0, int(still.sum()))
+    point = DictToArrayBijection.rmap(RaveledVars(best, x0.point_map_info))
     outs = model.unobserved_value_vars                       # untransformed values from the value variables
     values = dict(zip([o.name for o in outs], model.compile_fn(outs, inputs=model.value_vars,
                                                                on_unused_input="ignore")(point)))
@@ -168,7 +176,8 @@ def map_start(model: pm.Model, seed: int, restarts: int, maxiter: int, anneal: t
     report = {"method": "map", "restarts": restarts, "anneal": list(anneal), "logp": [round(v, 2) for v in lps],
               "iterations": [r[2] for r in runs], "converged": [r[3] for r in runs],
               "distinct_modes": _count_modes(lps),
-              "best_mode_hits": sum(1 for lp in lps if lps[0] - lp <= MODE_TOL)}
+              "best_mode_hits": sum(1 for lp in lps if lps[0] - lp <= MODE_TOL),
+              "jittered_flat_coordinates": int(still.sum())}
     return {rv.name: np.asarray(values[rv.name]) for rv in model.free_RVs}, report
 
 
