@@ -101,8 +101,9 @@ def sample(model: pm.Model, settings: SamplerSettings, *, progressbar: bool = Tr
 def tempered_logp(model: pm.Model):
     """``f(x, weight) -> (log density, gradient)`` on the sampler's flat unconstrained vector
     ``x`` (PyMC's raveling of the value variables, Jacobian included), with the likelihood
-    terms (observed variables and potentials) multiplied by ``weight``; also returns the
-    initial point as a flat vector and the raveling's layout. JAX-compiled once."""
+    terms (observed variables and potentials) multiplied by ``weight``, and PyMC's initial
+    point raveled (``RaveledVars``: ``.data``, shape (n_free,), and its layout). JAX-compiled
+    once; ``weight`` is a shared variable, so changing it does not recompile."""
     import pytensor
     import pytensor.tensor as pt
     from pymc.blocking import DictToArrayBijection
@@ -140,7 +141,8 @@ def map_start(model: pm.Model, seed: int, restarts: int, maxiter: int, anneal: t
     report: every restart's log density, iterations and convergence flag, and how many
     distinct modes were found (log densities more than ``MODE_TOL`` apart) and how many
     restarts reached the best one (``best_mode_hits``: 1 means another seed may well start
-    elsewhere), so a multimodal posterior is seen, not hidden."""
+    elsewhere), so a multimodal posterior is seen, not hidden; and how many coordinates the
+    likelihood does not reach were jittered off their prior mode (``jittered_flat_coordinates``)."""
     from pymc.blocking import DictToArrayBijection, RaveledVars
     from scipy.optimize import minimize
 
@@ -161,9 +163,9 @@ def map_start(model: pm.Model, seed: int, restarts: int, maxiter: int, anneal: t
         runs.append((-float(res.fun), x, nit, ok))
     runs.sort(key=lambda r: -r[0])
     # A coordinate the likelihood does not reach (e.g. the effect of a covariate that is 0 over
-    # the whole sample: its likelihood gradient is exactly 0) sits exactly at its prior mode from
-    # restart 0, where its gradient is exactly 0 too; nutpie refuses such a start ("bad initial gradient"), so those coordinates get
-    # the U(-1, 1) jitter they would have had from PyMC's initialisation.
+    # the whole sample: its likelihood gradient is exactly 0) sits exactly at its prior mode
+    # from restart 0, where its gradient is exactly 0 too. nutpie refuses such a start ("bad
+    # initial gradient"), so those coordinates get the U(-1, 1) jitter PyMC would have given.
     best = runs[0][1].copy()
     g_full, g_prior = f(best, 1.0)[1], f(best, 0.0)[1]
     still = (g_full == 0) & (g_full == g_prior)

@@ -38,7 +38,7 @@ BackendOpt = Annotated[str, typer.Option("--backend", help="NUTS backend on the 
 MassOpt = Annotated[str, typer.Option("--mass-matrix", help="nutpie mass matrix: low_rank (default: diagonal "
                                       "plus low-rank, converges here where diag does not) or diag.")]
 InitOpt = Annotated[str, typer.Option("--init", help="map (default: every chain starts at the best of several "
-                                      "local modes, reported in the manifest) or jitter (PyMC's jittered point).")]
+                                      "annealed local modes, reported in the manifest) or jitter (PyMC's jittered point).")]
 
 
 def _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend, mass_matrix="low_rank", init="map",
