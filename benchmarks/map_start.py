@@ -34,22 +34,18 @@ def main() -> None:
     a = ap.parse_args()
 
     import jax
-    import numpy as np
     from scipy.optimize import minimize
 
     jax.config.update("jax_enable_x64", True)
     from pymc.blocking import DictToArrayBijection
-    from pymc.initial_point import make_initial_point_fn
 
     from regimecast.config import load_model_config
     from regimecast.data.panel import build_panel
-    from regimecast.design import build_design, with_simulated
+    from regimecast.design import build_design
     from regimecast.fit import SamplerSettings, map_start, tempered_logp
-    from regimecast.kernels import assemble
-    from regimecast.model import build_model, structure, variable_spec
-    from regimecast.prior_draws import prior_draws
+    from regimecast.model import build_model, structure
     from regimecast.priors import load_priors
-    from regimecast.simulate import simulate_panel
+    from simulated import prior_truth_panel, truth_point
 
     cfg = load_model_config(ROOT / "models" / "default.toml")
     pri = load_priors(ROOT / "priors" / "baseline.toml", cfg)
@@ -63,17 +59,12 @@ def main() -> None:
                                                end=a.sim_end if sim is not None else None))
         truth = None
         if sim is not None:
-            truth = {k: v[0] for k, v in prior_draws(np.random.default_rng(sim), variable_spec(cfg, pri, st), 1).items()}
-            params = assemble({k: jax.numpy.asarray(v) for k, v in truth.items()}, st)
-            y, _, _ = simulate_panel(jax.random.key(sim), params, jax.numpy.asarray(design.covariates),
-                                     jax.numpy.asarray(np.nan_to_num(design.ar_lag[0])), st.family)
-            design = with_simulated(design, np.asarray(y))
+            design, truth, _ = prior_truth_panel(cfg, pri, st, design, sim)
         model = build_model(cfg, pri, design)
         line = f"{label} (seed {seed}, {design.dates[0]:%Y-%m}..{design.dates[-1]:%Y-%m})"
         if truth is not None:
             f, _ = tempered_logp(model)
-            xt = DictToArrayBijection.map(make_initial_point_fn(model=model, overrides=truth, jitter_rvs=set(),
-                                                                return_transformed=True)(sim)).data
+            xt = DictToArrayBijection.map(truth_point(model, truth, sim)).data
             res = minimize(lambda x: tuple(-v for v in f(x, 1.0)), xt, jac=True, method="L-BFGS-B",
                            options={"maxiter": a.maxiter})
             line += f"; mode from the truth {-res.fun:.1f}"

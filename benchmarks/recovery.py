@@ -40,49 +40,36 @@ def _one_sim(args: tuple) -> dict:
 
     from regimecast.config import load_model_config
     from regimecast.data.panel import build_panel
-    from regimecast.design import build_design, with_simulated
+    from regimecast.design import build_design
     from regimecast.fit import SamplerSettings, sample
-    from regimecast.kernels import assemble
     from regimecast.model import build_model, structure, variable_spec
     from regimecast.priors import load_priors
-    from regimecast.prior_draws import prior_draws
-    from regimecast.simulate import simulate_panel
+    from simulated import prior_truth_panel, truth_point
 
     cfg = load_model_config(ROOT / "models" / "default.toml")
     pri = load_priors(ROOT / "priors" / "baseline.toml", cfg)
     design = build_design(cfg, build_panel(cfg.series, cfg.sample, Path(opts["data_dir"]), end=opts["end"]))
     jax.config.update("jax_enable_x64", True)
     st = structure(cfg, pri)
-    k_sim = jax.random.key(seed)
     specs = variable_spec(cfg, pri, st)
-    truth = {k: v[0] for k, v in prior_draws(np.random.default_rng(seed), specs, 1).items()}
-    params = assemble({k: jax.numpy.asarray(v) for k, v in truth.items()}, st)
-    y, p, _ = simulate_panel(k_sim, params, jax.numpy.asarray(design.covariates),
-                             jax.numpy.asarray(np.nan_to_num(design.ar_lag[0])), st.family)
-    sim = with_simulated(design, np.asarray(y))
+    sim, truth, p = prior_truth_panel(cfg, pri, st, design, seed)
     model = build_model(cfg, pri, sim)
     t0 = time.perf_counter()
     idata, _, init = sample(model, SamplerSettings(seed=seed, chains=opts["chains"], draws=opts["draws"],
-                                                tune=opts["tune"], init=opts["init"],
-                                                **({"map_restarts": opts["map_restarts"]}
-                                                   if opts["map_restarts"] else {}),
-                                                **({"map_anneal": opts["map_anneal"]}
-                                                   if opts["map_anneal"] else {})), progressbar=False)
+                                                tune=opts["tune"], **opts["start"]), progressbar=False)
     post = idata.posterior
     # In simulation-based calibration the truth is itself a draw from the posterior, so its log
     # density (sampler scale, Jacobian included, as nutpie records per draw) should sit inside
     # the draws' log densities; far above all of them means the chains missed the truth's mode.
-    from pymc.initial_point import make_initial_point_fn
-    point = make_initial_point_fn(model=model, overrides=truth, jitter_rvs=set(), return_transformed=True)(seed)
-    lp_truth = float(model.compile_logp()(point))
+    lp_truth = float(model.compile_logp()(truth_point(model, truth, seed)))
     lp_draws = idata.sample_stats["logp"].values.ravel()
     if opts["save"]:
         save = Path(opts["save"]) / f"sim{seed}"
         save.mkdir(parents=True, exist_ok=True)
         idata.to_netcdf(save / "idata.nc")
-        np.savez(save / "truth.npz", y=np.asarray(y), policy=np.asarray(p), **truth)
+        np.savez(save / "truth.npz", y=sim.y, policy=p, **truth)
     rhat = az.rhat(post[list(truth)])
-    share = np.bincount(np.asarray(p), minlength=st.n_policy)
+    share = np.bincount(p, minlength=st.n_policy)
     out = {"seed": seed, "seconds": time.perf_counter() - t0, "policy_share": share.tolist(),
            "divergences": int(idata.sample_stats["diverging"].sum()),
            "max_rhat": float(max(float(rhat[v].max()) for v in rhat.data_vars)), "blocks": {}, "visited": {},
@@ -143,9 +130,9 @@ def main() -> None:
                     help="also report coverage over the simulations whose max R-hat is below this")
     a = ap.parse_args()
     opts = {"chains": a.chains, "draws": a.draws, "tune": a.tune, "end": a.end, "data_dir": a.data_dir,
-            "min_visits": a.min_visits, "init": a.init,
-            "save": a.save, "map_restarts": a.map_restarts,
-            "map_anneal": a.map_anneal}
+            "min_visits": a.min_visits, "save": a.save,
+            "start": {"init": a.init} | {k: v for k, v in (("map_restarts", a.map_restarts),
+                                                            ("map_anneal", a.map_anneal)) if v}}
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.workers) as ex:
         results = list(ex.map(one_sim, [(a.seed0 + i, opts) for i in range(a.sims)]))
