@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from regimecast.compare import lfo, loo_table, scenario_table
+from regimecast.compare import lfo, loo_table, narrative_shifts, scenario_table
 
 N, CHAINS, DRAWS = 30, 4, 5000
 
@@ -74,7 +74,7 @@ def test_scenario_table_spread_and_stacking():
 
 
 def test_compare_end_to_end(workspace, tiny_fit, fred_dir, repo_root):
-    from regimecast import api
+    from regimecast import api, runs
     from regimecast.fit import SamplerSettings
     from regimecast.forecast import ForecastSettings
 
@@ -90,4 +90,66 @@ def test_compare_end_to_end(workspace, tiny_fit, fred_dir, repo_root):
         assert np.isfinite(c["loo"][n]["elpd"]) and len(c["lfo"][n]["elpd_pointwise"]) == 12
     doc = json.loads((out / "compare.json").read_text())
     assert set(doc["scenarios"]) == set(c["scenarios"]) and len(doc["scenarios"]) > 5
-    assert (out / "index.html").read_text().count("<table") == 2
+    assert (out / "index.html").read_text().count("<table") == 3
+    (row,) = c["shifts"]["child"]["parameters"]           # good_child changes qe.drawdown only
+    assert c["shifts"]["child"]["parent"] == "baseline" and "baseline" not in c["shifts"]
+    assert (row["block"], row["label"]) == ("transition.covariates", "qe.drawdown")
+    assert row["prior"] == [0.3, 0.5] and row["prior_narrative"] == [1.0, 0.25]
+    x = {n: c_.idata.posterior["covariate_effect"].sel(policy="qe", covariate="drawdown").values
+         for n, c_ in ((n, runs.load_run(workspace.runs / c["runs"][n]["run_id"])) for n in c["runs"])}
+    assert row["posterior"][0] == pytest.approx(x["baseline"].mean()) and row["posterior_narrative"][1] == \
+        pytest.approx(x["child"].std())
+    assert row["kept"] == pytest.approx((x["child"].mean() - x["baseline"].mean()) / 0.7)
+    assert "What the data kept of each narrative" in (out / "compare.md").read_text()
+
+
+def _posterior(rng, shapes: dict[str, tuple], shift: dict[str, tuple] | None = None) -> xr.Dataset:
+    """Random natural-unit posterior draws (2 chains x 400) of the named variables; ``shift``
+    adds a constant at one index of a variable."""
+    out = {}
+    for name, shape in shapes.items():
+        x = rng.normal(0.0, 1.0, (2, 400, *shape))
+        if name in ("transition_ai", "sd"):
+            x = np.exp(x)
+        for (var, idx, d) in (shift or {}).values():
+            if var == name:
+                x[(slice(None), slice(None)) + idx] += d
+        out[name] = (("chain", "draw") + tuple(f"{name}_{i}" for i in range(len(shape))), x)
+    return xr.Dataset(out)
+
+
+def test_narrative_shifts_against_the_prior_files_and_the_draws(model_bundle, repo_root):
+    """soft_landing against baseline on synthetic posteriors: prior moments from the files
+    (Normal mu/sigma; the Dirichlet row's Beta marginal), posterior moments of the right
+    element, and kept = posterior shift / prior shift."""
+    from regimecast.priors import load_priors
+
+    config = model_bundle.config
+    base, soft = (load_priors(repo_root / "priors" / f"{n}.toml", config) for n in ("baseline", "soft_landing"))
+    shapes = {"switch_logit": (8, 8), "factor_effect": (2, 2, 8), "transition_ai": (2, 2), "mean_effect": (2, 7)}
+    pol = list(config.factor("policy").states)
+    hold, cut_qt = pol.index("hold"), pol.index("cut_qt")
+    rng = np.random.default_rng(3)
+    parent = _posterior(rng, shapes)
+    child = parent.copy(deep=True)
+    child["switch_logit"][:, :, hold, cut_qt] += 0.25                      # a quarter of the prior's +1.0
+    rows = {(r["block"], r["label"]): r for r in narrative_shifts(base, soft, parent, child)}
+    assert set(rows) == {(b, lab) for b, lab in NARRATIVE_SOFT_LANDING}
+    r = rows[("transition.switch", "hold->cut_qt")]
+    assert r["prior"] == [-4.0, 1.5] and r["prior_narrative"] == [-3.0, 1.0]
+    assert r["posterior"][0] == pytest.approx(parent["switch_logit"].values[:, :, hold, cut_qt].mean())
+    assert r["kept"] == pytest.approx(0.25)
+    assert rows[("transition.factors", "ai.realised.enter.cut_qt")]["kept"] == pytest.approx(0.0)
+    d = rows[("transition.ai", "delayed->realised")]
+    m0, m1 = 1 / 61, 2 / 42
+    assert d["prior"] == pytest.approx([m0, np.sqrt(m0 * (1 - m0) / 62)])
+    assert d["prior_narrative"] == pytest.approx([m1, np.sqrt(m1 * (1 - m1) / 43)])
+    assert d["posterior"][0] == pytest.approx(parent["transition_ai"].values[:, :, 0, 1].mean())
+
+
+NARRATIVE_SOFT_LANDING = {
+    ("transition.switch", "hold->cut_qt"), ("transition.switch", "qt->cut_qt"), ("transition.switch", "cut->cut_qt"),
+    ("transition.factors", "ai.realised.enter.cut_qt"), ("transition.factors", "ai.realised.stay.cut_qt"),
+    ("transition.ai", "delayed->delayed"), ("transition.ai", "delayed->realised"),
+    ("emission.effects", "ai.realised.inflation"),
+}

@@ -45,6 +45,7 @@ NARRATIVES = {
         ("transition.backlash", "low->high"), ("transition.backlash", "high->high"),
         ("emission.effects", "backlash.high.y10"), ("emission.effects", "backlash.high.inflation"),
         ("emission.effects", "ai.realised.inflation"),
+        ("transition.factors", "backlash.high.enter.hike"), ("transition.factors", "backlash.high.enter.hike_qt"),
     },
     "qe_restart": {
         ("transition.covariates", "qe.drawdown"), ("transition.covariates", "crisis.drawdown"),

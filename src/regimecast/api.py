@@ -197,6 +197,23 @@ def update(ws: Workspace, run_ref: str | Path, *, data_dir: str | Path | None = 
     return child_path, content
 
 
+def _narrative_shifts(loaded: dict[str, runs.Run]) -> dict[str, dict]:
+    """Per run whose prior set extends another compared prior set: the parent's name and what
+    the data kept of each changed parameter (:func:`regimecast.compare.narrative_shifts`)."""
+    from regimecast import compare as cmp
+    from regimecast.engine import config_from_manifest
+
+    priors = {n: config_from_manifest(r.manifest)[1] for n, r in loaded.items()}
+    by_file = {ps.chain[-1]: n for n, ps in priors.items()}
+    out = {}
+    for n, ps in priors.items():
+        parent = by_file.get(ps.chain[-2]) if len(ps.chain) > 1 else None
+        if parent is not None:
+            out[n] = {"parent": parent, "parameters": cmp.narrative_shifts(
+                priors[parent], ps, loaded[parent].idata.posterior, loaded[n].idata.posterior)}
+    return out
+
+
 def compare(ws: Workspace, priors: list[str], settings: SamplerSettings, *, runs_: list[str] | None = None,
             data_dir: str | Path | None = None, end: str | None = None, lfo_months: int = 36,
             forecast_settings: ForecastSettings | None = None, progressbar: bool = True) -> tuple[Path, dict]:
@@ -249,6 +266,7 @@ def compare(ws: Workspace, priors: list[str], settings: SamplerSettings, *, runs
         "loo": loo, "weights": weights,
         "lfo": {n: cmp.lfo(i, lfo_months) for n, i in idatas.items()},
         "scenarios": cmp.scenario_table(summaries, weights),
+        "shifts": _narrative_shifts(loaded),
     }
     key = hashlib.sha256(json.dumps(sorted(r.run_id for r in loaded.values())).encode()).hexdigest()[:8]
     out = ws.reports / "compare" / f"{stop}-{key}"

@@ -22,6 +22,8 @@ import numpy as np
 import xarray as xr
 from scipy.special import logsumexp
 
+from regimecast.prior_predictive import prior_changes
+from regimecast.priors import PriorArray, PriorSet
 from regimecast.scenarios import summarise_probabilities
 
 PARETO_K_WARN = 0.7   # Vehtari et al. (2024), "Pareto smoothed importance sampling", JMLR 25: k > 0.7 unreliable
@@ -89,3 +91,62 @@ def scenario_table(summaries: dict[str, xr.Dataset], weights: dict[str, float]) 
         out[s] = {"by_prior": per, "spread": float(means.max() - means.min()),
                   "stacked": float(sum(weights.get(n, 0.0) * per[n]["mean"] for n in names))}
     return out
+
+
+# prior block -> the posterior variable holding its parameters in natural units, same axes
+# (Dirichlet blocks "initial.f" / "transition.f" are the variables "initial_f" / "transition_f")
+POSTERIOR_OF_BLOCK = {"transition.switch": "switch_logit", "transition.covariates": "covariate_effect",
+                      "transition.factors": "factor_effect", "emission.mean": "mean", "emission.effects": "mean_effect",
+                      "emission.scale": "log_scale", "emission.sd": "sd", "emission.ar": "ar_coef",
+                      "emission.nu": "nu_excess"}
+
+
+def parameter_draws(posterior: xr.Dataset, block: str, index: tuple[int, ...]) -> np.ndarray:
+    """(chain * draw,) posterior draws of the parameter at ``index`` of prior block ``block``,
+    on the scale its prior is stated on (log for the LogNormal sds)."""
+    name = POSTERIOR_OF_BLOCK.get(block, block.replace(".", "_"))
+    x = posterior[name].values
+    x = x.reshape((-1,) + x.shape[2:])[(slice(None),) + tuple(index)]
+    return np.log(x) if block == "emission.sd" else x
+
+
+def prior_entry_moments(arr: PriorArray, index: tuple[int, ...]) -> tuple[float, float]:
+    """Prior mean and sd of one parameter of a block, on the scale the prior is stated on
+    (Normal and LogNormal: mu, sigma; Dirichlet row: the marginal Beta; Beta; Gamma with rate)."""
+    p = {k: np.asarray(v, float) for k, v in arr.params.items()}
+    if arr.dist in ("Normal", "LogNormal"):
+        return float(p["mu"][index]), float(p["sigma"][index])
+    if arr.dist == "Dirichlet":
+        a = p["a"][index]
+        a0 = p["a"][index[:-1]].sum()
+        m = a / a0
+        return float(m), float(np.sqrt(m * (1 - m) / (a0 + 1)))
+    if arr.dist == "Beta":
+        a, b = p["alpha"][index], p["beta"][index]
+        return float(a / (a + b)), float(np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1))))
+    if arr.dist == "Gamma":
+        a, b = p["alpha"][index], p["beta"][index]
+        return float(a / b), float(np.sqrt(a) / b)
+    raise ValueError(f"prior family {arr.dist}: no single-parameter moments")
+
+
+def narrative_shifts(parent: PriorSet, child: PriorSet, parent_post: xr.Dataset, child_post: xr.Dataset
+                     ) -> list[dict]:
+    """For every parameter ``child`` states differently from ``parent`` (the file it extends):
+    both priors' mean and sd, both posteriors' mean and sd (each fitted to the same data), and
+    ``kept`` = (posterior shift) / (prior shift) of the means: 1 when the data leave the
+    narrative's tilt in place, 0 when they undo it (None when only the prior's sd changed)."""
+    rows, seen = [], set()
+    for ch in prior_changes(parent, child):
+        if (ch.block, ch.label) in seen or ch.block == "emission.lkj":
+            continue
+        seen.add((ch.block, ch.label))
+        pm0, ps0 = prior_entry_moments(parent.arrays[ch.block], ch.index)
+        pm1, ps1 = prior_entry_moments(child.arrays[ch.block], ch.index)
+        x0, x1 = parameter_draws(parent_post, ch.block, ch.index), parameter_draws(child_post, ch.block, ch.index)
+        shift = pm1 - pm0
+        rows.append({"block": ch.block, "label": ch.label, "prior": [pm0, ps0], "prior_narrative": [pm1, ps1],
+                     "posterior": [float(x0.mean()), float(x0.std())],
+                     "posterior_narrative": [float(x1.mean()), float(x1.std())],
+                     "kept": float((x1.mean() - x0.mean()) / shift) if abs(shift) > 1e-12 else None})
+    return rows

@@ -29,6 +29,13 @@ def _sections(c: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
                  for n in names]
         scen.append([s, *cells, f"{v['spread'] * 100:.1f} pp", pct(v["stacked"])])
     lfo_months = c["lfo"][names[0]]["months"]
+    shifts = []
+    for n, sh in c.get("shifts", {}).items():
+        for r in sh["parameters"]:
+            shifts.append([n, f"{r['block']} {r['label']}",
+                           f"{_ms(r['prior'])} → {_ms(r['prior_narrative'])}",
+                           f"{_ms(r['posterior'])} → {_ms(r['posterior_narrative'])}",
+                           "—" if r["kept"] is None else f"{r['kept']:.2f}"])
     return [
         ("Which narrative the data favour",
          ["prior set", "run", "ELPD (PSIS-LOO)", "ELPD difference", "stacking weight", f"months with k > {PARETO_K_WARN}",
@@ -42,7 +49,17 @@ def _sections(c: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
          ["scenario", *names, "spread across narratives", "stacking-weighted"], scen,
          "Posterior mean and 90% interval across posterior draws for each prior set; the spread is the largest "
          "minus the smallest mean: how much the answer depends on the narrative."),
+        ("What the data kept of each narrative",
+         ["prior set", "parameter", "prior: parent → narrative", "posterior: parent → narrative", "kept"], shifts,
+         "Every parameter a narrative states differently from the prior set it extends, as mean ± sd on the scale "
+         "its prior is stated on (log for sds), before and after the same data. Kept: the shift of the posterior "
+         "mean over the shift of the prior mean; near 1 the data leave the narrative's tilt in place (the history "
+         "cannot test it), near 0 they undo it."),
     ]
+
+
+def _ms(pair) -> str:
+    return f"{pair[0]:+.3g} ± {pair[1]:.2g}"
 
 
 def render_html(c: dict) -> str:
