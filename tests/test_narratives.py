@@ -237,9 +237,11 @@ QE_MARGIN = 0.04     # QE-restart narrative: P(qe or crisis within 12 months) at
 
 @pytest.fixture(scope="module")
 def predictive(workspace, fred_dir):
-    """Baseline through the API; the QE-restart narrative through ``regimecast priors show``
-    (the summary the command prints is kept by a spy on the API function it calls)."""
-    out = {"baseline": api.prior_predictive(workspace, "baseline", SHOW, data_dir=fred_dir)}
+    """Baseline and four narratives through the API; the QE-restart narrative through
+    ``regimecast priors show`` (the summary the command prints is kept by a spy on the API
+    function it calls)."""
+    out = {n: api.prior_predictive(workspace, n, SHOW, data_dir=fred_dir)
+           for n in ["baseline", *(n for n in NARRATIVES if n != "qe_restart")]}
     real = api.prior_predictive
 
     def spy(*args, **kwargs):
@@ -281,6 +283,34 @@ def test_qe_restart_narrative_raises_the_qe_restart_probability(predictive):
     burst = (predictive["qe_restart"]["scenario_prob"] - predictive["baseline"]["scenario_prob"]).sel(
         scenario="bubble_burst_then_qe").values
     assert burst.mean() > 4 * burst.std(ddof=1) / np.sqrt(burst.size)
+
+
+# What each narrative is about, as a quantity of the prior predictive: scenarios by name, policy
+# states at 12 months as "P12 <states>" (summed), and the direction its claim moves it.
+SIGNATURES = {
+    "soft_landing": ("P12 cut_qt", +1),                   # the Fed cuts while shrinking its balance sheet
+    "reverse_qe": ("y10_above_5", +1),                    # AI capex lifts yields
+    "ai_vs_backlash": ("P12 hike hike_qt", +1),           # inflation returns and the Fed hikes again
+    "qe_restart": ("qe_restart_12m", +1),
+    "higher_for_longer": ("P12 cut cut_qt", -1),          # cuts keep slipping
+}
+SIGNATURE_MARGIN = 0.03   # at least 3 points, and 4 paired Monte Carlo standard errors
+
+
+def _quantity(summary, key: str) -> np.ndarray:
+    if key.startswith("P12 "):
+        return summary["policy_prob"].sel(policy_horizon=12, policy=key.split()[1:]).sum("policy").values
+    return summary["scenario_prob"].sel(scenario=key).values
+
+
+@pytest.mark.parametrize("name", sorted(NARRATIVES))
+def test_each_narrative_moves_its_own_quantity_in_the_prior_predictive(predictive, name):
+    """Paired (common random numbers) difference to the baseline, in the claim's direction."""
+    key, sign = SIGNATURES[name]
+    d = sign * (_quantity(predictive[name], key) - _quantity(predictive["baseline"], key))
+    mcse = d.std(ddof=1) / np.sqrt(d.size)
+    print(f"{name} - baseline, {key}: {sign * d.mean():+.3f} (MCSE {mcse:.3f})")
+    assert d.mean() > SIGNATURE_MARGIN and d.mean() > 4 * mcse, (d.mean(), mcse)
 
 
 # ---- broken files and the CLI ----------------------------------------------------------
