@@ -19,9 +19,9 @@ import xarray as xr
 from scipy.stats import norm
 from typer.testing import CliRunner
 
-from regimecast import ledger
+from regimecast import ledger, ledger_score, scoring
 from regimecast.config import load_model_config
-from regimecast.scenarios import load_scenarios
+from regimecast.scenarios import latent_factors, load_scenarios
 from regimecast.summaries import QUANTILES as SUMMARY_LEVELS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -290,7 +290,7 @@ def test_crps_from_many_quantiles_matches_the_normal_closed_form():
     for mu, sigma, y in [(0.0, 1.0, 0.0), (0.0, 1.0, 0.3), (1.0, 2.0, -2.5), (4.2, 0.3, 4.9), (100.0, 15.0, 60.0)]:
         z = (y - mu) / sigma
         exact = sigma * (z * (2 * norm.cdf(z) - 1) + 2 * norm.pdf(z) - 1 / np.sqrt(np.pi))
-        got = ledger.crps_from_quantiles(y, mu + sigma * norm.ppf(a), a)
+        got = scoring.crps_from_quantiles(y, mu + sigma * norm.ppf(a), a)
         assert got == pytest.approx(exact, rel=1e-3)
 
 
@@ -302,16 +302,16 @@ def test_crps_on_the_summary_levels_is_close_in_expectation():
     y = norm.ppf((np.arange(20000) + 0.5) / 20000)
     exact = np.mean(y * (2 * norm.cdf(y) - 1) + 2 * norm.pdf(y) - 1 / np.sqrt(np.pi))
     q = norm.ppf(a)
-    weighted = np.mean(ledger.crps_from_quantiles(y, q, a))
-    equal = np.mean(2 * ledger.pinball(y[:, None], q, a).mean(-1))
+    weighted = np.mean(scoring.crps_from_quantiles(y, q, a))
+    equal = np.mean(2 * scoring.pinball(y[:, None], q, a).mean(-1))
     assert weighted == pytest.approx(exact, rel=0.05)
     assert equal < 0.75 * exact
 
 
 def test_quantile_weights():
-    np.testing.assert_allclose(ledger.quantile_weights(LEVELS), [0.15, 0.225, 0.25, 0.225, 0.15])
+    np.testing.assert_allclose(scoring.quantile_weights(LEVELS), [0.15, 0.225, 0.25, 0.225, 0.15])
     with pytest.raises(ValueError, match="strictly increasing"):
-        ledger.quantile_weights([0.5, 0.25])
+        scoring.quantile_weights([0.5, 0.25])
 
 
 def _scored(tmp_path, realised: pd.DataFrame):
@@ -319,7 +319,7 @@ def _scored(tmp_path, realised: pd.DataFrame):
     ledger.record(db, synthetic_manifest("run-a"), synthetic_summary())
     with ledger.open_ledger(db) as conn:
         (f,) = ledger.load_forecasts(conn)
-    return ledger.score_forecast(f, CONFIG, realised)
+    return ledger_score.score_forecast(f, CONFIG, realised)
 
 
 def test_scores_against_hand_computed_values(tmp_path):
@@ -419,7 +419,7 @@ def test_real_forecast_lands_in_the_ledger_and_is_scored(tiny_fit, workspace, fr
             and (r["seed"], r["paths_per_draw"], r["posterior_draws"]) == (3, 20, 8)]   # other tests forecast it too
     assert len(rows) == 1 and rows[0]["data_end"] == "2013-12" and rows[0]["trusted"] == 0
     assert ledger.record_run(workspace.ledger, path) == (rows[0]["forecast_id"], False)
-    result = ledger.score(workspace.ledger, fred_dir)
+    result = ledger_score.score(workspace.ledger, fred_dir)
     (r,) = [x for x in result.forecasts if x.forecast.forecast_id == rows[0]["forecast_id"]]
     assert len(r.assets) == 4 * 24 and r.pending_assets == 0 and r.missing == 0
     assert {a.target_month for a in r.assets} == {f"{y}-{m:02d}" for y in (2014, 2015) for m in range(1, 13)}
@@ -429,7 +429,7 @@ def test_real_forecast_lands_in_the_ledger_and_is_scored(tiny_fit, workspace, fr
                           factors={f.name: f.states for f in CONFIG.factors})
     for sc in scen.scenarios:
         c = status[sc.name]
-        if ledger.latent_factors(sc.expr):
+        if latent_factors(sc.expr):
             assert c.status == "unresolved" and c.brier is None
         else:
             assert c.status == "resolved" and 0 <= c.brier <= 1
@@ -445,6 +445,6 @@ def test_a_stored_model_file_that_no_longer_loads_is_named(tmp_path, fred_dir):
     ledger.record(db, m, synthetic_summary())
     with pytest.raises(ledger.LedgerError, match=r"model_sha256 = 121212121212\.\.\.: field model_text .*"
                                                  r"'schema_version' = 7"):
-        ledger.score(db, fred_dir)
+        ledger_score.score(db, fred_dir)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM scorings").fetchone()[0] == 0

@@ -51,7 +51,7 @@ from regimecast.diagnostics import Thresholds
 from regimecast.errors import RegimecastError
 from regimecast.fit import SamplerSettings
 from regimecast.forecast import ForecastSettings
-from regimecast.ledger import latent_factors, series_used
+from regimecast.scenarios import latent_factors, series_used
 from regimecast.priors import PriorSet
 from regimecast.scenarios import Scenario, ScenarioSet, evaluate
 

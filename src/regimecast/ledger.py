@@ -2,43 +2,28 @@
 
 One SQLite file per workspace (:attr:`regimecast.workspace.Workspace.ledger`,
 ``runs/ledger.sqlite``). :func:`record` is called by ``api.forecast`` once a run's
-``forecast_summary.nc`` is in place; :func:`score` is ``regimecast ledger score``.
+``forecast_summary.nc`` is in place.
 
 Concurrency and crashes: WAL journal, a busy timeout of ``BUSY_TIMEOUT_S``, and one
 ``BEGIN IMMEDIATE`` transaction per record or scoring, so concurrent writers queue and an
 interrupted write leaves nothing behind. Recording the same forecast twice (same run id, same
 content) is a no-op; a run forecast again with other settings gets a second entry.
 
-Scores, against realised data from the panel of the model file the forecast was made with:
-
-- assets (``asset = true`` series): CRPS from the stored quantiles,
-  ``2 * sum_i w_i * pinball(y, q_i, a_i)`` with ``w_i`` the width of level ``a_i``'s cell on
-  [0, 1] (cells split at midpoints between levels, the first from 0, the last to 1), a
-  Riemann sum of ``CRPS = 2 * integral_0^1 pinball_a da``. An equal-weight mean (as in
-  ``scoringrules.crps_quantile``) assumes evenly spaced levels; on the summary's levels
-  (0.025 ... 0.975, dense in the tails) it is about 30% low for a Normal forecast. Coverage
-  of the central 50% and 90% intervals (bounds included).
-- scenarios: Brier score ``(p - outcome)^2`` of the posterior mean probability once every
-  month to the scenario's horizon is observed, the predicate evaluated on the realised path
-  (month 0: the origin month). A predicate that involves a latent factor (policy, ai,
-  backlash) is reported unresolved: it cannot be decided from market data.
-
-A forecast is scored only at horizons whose month is within the realised data: no look-ahead.
+Scoring (``regimecast ledger score``) is :mod:`regimecast.ledger_score`; its results are
+stored here, in the tables ``scorings``, ``asset_scores`` and ``scenario_scores``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import math
 import sqlite3
-import tempfile
 import time
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -46,10 +31,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from regimecast.config import ModelConfig, load_model_config
-from regimecast.errors import ConfigError, RegimecastError
-from regimecast.scenarios import Expr, PredicateError, StateIs, SeriesFn, SeriesPath, evaluate, parse, \
-    summarise_probabilities
+from regimecast.errors import RegimecastError
+from regimecast.scenarios import summarise_probabilities
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 60.0                 # a writer waits this long for another's transaction
@@ -215,14 +198,14 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                 if stmt:
                     conn.execute(stmt)
             if not conn.execute("SELECT 1 FROM schema_version").fetchone():
-                conn.execute("INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, _now()))
+                conn.execute("INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, now_utc()))
     rows = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
     if rows != [SCHEMA_VERSION]:
         raise LedgerError(f"{path}: table schema_version, field version = {rows}: this regimecast reads "
                           f"version {SCHEMA_VERSION}")
 
 
-def _now() -> str:
+def now_utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -266,7 +249,7 @@ def entry(manifest: dict, summary: xr.Dataset) -> Entry:
                      str(summary["description"].sel(scenario=name).values),
                      st["mean"], st["lo"], st["hi"], None if math.isnan(st["mcse"]) else st["mcse"]))
     q = summary["quantiles"].transpose("series", "horizon", "quantile")
-    months = [_month(t) for t in summary["date"].values]
+    months = [month_str(t) for t in summary["date"].values]
     for h, m in zip(summary["horizon"].values, months):
         if m != _add_months(data_end, int(h)):
             raise LedgerError(f"{where}: forecast summary date at horizon {int(h)} = {m!r}, expected "
@@ -284,7 +267,7 @@ def entry(manifest: dict, summary: xr.Dataset) -> Entry:
         "trusted": None if "trusted" not in diag else int(bool(diag["trusted"])),
         "summary_sha256": manifest.get("files", {}).get(SUMMARY_FILE),
         "model_sha256": _field(manifest, "model.sha256", where), "model_text": _field(manifest, "model.text", where),
-        "data_json": json.dumps(_data_record(manifest["data"]), sort_keys=True),
+        "data_json": json.dumps(data_record(manifest["data"]), sort_keys=True),
         "origin_json": json.dumps({str(s): float(v) for s, v in zip(summary["series"].values,
                                                                     summary["origin"].values)}, sort_keys=True),
     }
@@ -301,7 +284,7 @@ def record(db: str | Path, manifest: dict, summary: xr.Dataset) -> tuple[int, bo
                            (e.header["run_id"], digest)).fetchone()
         if row is not None:
             return int(row[0]), False
-        cols = {**e.header, "content_sha256": digest, "recorded_utc": _now()}
+        cols = {**e.header, "content_sha256": digest, "recorded_utc": now_utc()}
         cur = conn.execute(f"INSERT INTO forecasts ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                            tuple(cols.values()))
         fid = int(cur.lastrowid)
@@ -345,7 +328,7 @@ def _predicates(manifest: dict, where: str) -> dict[str, str]:
     return {t["name"]: t["predicate"] for t in doc.get("scenario", []) if "name" in t and "predicate" in t}
 
 
-def _data_record(data: dict) -> dict:
+def data_record(data: dict) -> dict:
     """Data dir, sample months and every file's name and SHA-256 (not its missing months)."""
     def files(p: dict) -> dict:
         out = {"file": p.get("file"), "sha256": p.get("sha256"), "last": p.get("last")}
@@ -359,7 +342,7 @@ def _finite(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _month(t) -> str:
+def month_str(t) -> str:
     return pd.Timestamp(t).strftime("%Y-%m")
 
 
@@ -439,232 +422,3 @@ def list_forecasts(db: str | Path) -> list[dict]:
                         AND c.scoring_id = :last AND c.status = 'resolved') AS scored_brier
             FROM forecasts f ORDER BY f.forecast_id""", {"last": last}).fetchall()
     return [dict(r) for r in rows]
-
-
-# ---- scoring: pure functions -----------------------------------------------------------------
-def quantile_weights(levels) -> np.ndarray:
-    """Riemann weights of ``integral_0^1 f(a) da`` at sorted ``levels`` in (0, 1): the width of
-    each level's cell, cells split at midpoints, the first from 0, the last to 1 (sum 1)."""
-    a = np.asarray(levels, float)
-    if a.ndim != 1 or a.size == 0 or np.any(a <= 0) or np.any(a >= 1) or np.any(np.diff(a) <= 0):
-        raise ValueError(f"quantile levels {a.tolist()}: need a strictly increasing list in (0, 1)")
-    return np.diff(np.concatenate([[0.0], (a[1:] + a[:-1]) / 2, [1.0]]))
-
-
-def pinball(y, q, level):
-    """Pinball (quantile) loss of quantile ``q`` at ``level`` for outcome ``y``."""
-    y, q, level = np.asarray(y, float), np.asarray(q, float), np.asarray(level, float)
-    return np.where(y >= q, level * (y - q), (1 - level) * (q - y))
-
-
-def crps_from_quantiles(y, q, levels):
-    """CRPS approximated from quantiles ``q`` (..., L) at ``levels`` (L,) for outcomes ``y`` (...):
-    ``2 * sum_i w_i * pinball(y, q_i, a_i)``, ``w`` from :func:`quantile_weights`."""
-    w = quantile_weights(levels)
-    return 2 * np.sum(w * pinball(np.asarray(y, float)[..., None], q, np.asarray(levels, float)), axis=-1)
-
-
-def interval_covered(y: float, q: np.ndarray, levels: np.ndarray, lo: float, hi: float) -> bool:
-    """``q(lo) <= y <= q(hi)``; the levels must be among the stored ones."""
-    return bool(_at(q, levels, lo) <= y <= _at(q, levels, hi))
-
-
-def brier(prob: float, outcome: bool) -> float:
-    return (float(prob) - float(outcome)) ** 2
-
-
-def _at(q: np.ndarray, levels: np.ndarray, level: float) -> float:
-    hit = np.flatnonzero(np.isclose(levels, level))
-    if hit.size != 1:
-        raise LedgerError(f"quantile level {level} is not among the stored levels {np.asarray(levels).tolist()}")
-    return float(q[hit[0]])
-
-
-def _nodes(expr: Expr) -> Iterator[Expr]:
-    yield expr
-    for f in dataclasses.fields(expr):
-        v = getattr(expr, f.name)
-        if dataclasses.is_dataclass(v):
-            yield from _nodes(v)
-
-
-def latent_factors(expr: Expr) -> set[str]:
-    """The latent factors a predicate tests (empty: decidable from the series alone)."""
-    return {n.factor for n in _nodes(expr) if isinstance(n, StateIs)}
-
-
-def series_used(expr: Expr) -> set[str]:
-    return {n.series for n in _nodes(expr) if isinstance(n, (SeriesPath, SeriesFn))}
-
-
-# ---- scoring: one forecast against realised data ---------------------------------------------
-@dataclass(frozen=True)
-class AssetScore:
-    forecast_id: int
-    series: str
-    horizon: int
-    target_month: str
-    observed: float
-    crps: float
-    in_50: bool
-    in_90: bool
-
-
-@dataclass(frozen=True)
-class ScenarioScore:
-    forecast_id: int
-    scenario: str
-    status: str                       # resolved | unresolved
-    reason: str | None
-    months: str | None
-    outcome: bool | None
-    prob: float
-    brier: float | None
-
-
-@dataclass
-class ForecastScores:
-    """Scores of one forecast; ``pending_*``: horizons or scenarios not yet observed (not
-    scored), ``missing``: asset horizons within the data whose realised value is missing."""
-
-    forecast: StoredForecast
-    assets: list[AssetScore] = field(default_factory=list)
-    scenarios: list[ScenarioScore] = field(default_factory=list)
-    pending_assets: int = 0
-    pending_scenarios: int = 0
-    missing: int = 0
-
-
-def score_forecast(f: StoredForecast, config: ModelConfig, realised: pd.DataFrame) -> ForecastScores:
-    """Score ``f`` against ``realised``: levels in the forecast's units, month-start index
-    (contiguous months), one column per series; its last month is the end of the data, and
-    nothing after it is used."""
-    end = realised.index[-1]
-    origin = pd.Timestamp(f"{f.data_end}-01")
-    out = ForecastScores(f)
-    for s in (s for s in config.assets if s in f.quantiles):
-        for h in range(1, f.horizon + 1):
-            month = origin + pd.DateOffset(months=h)
-            if month > end:
-                out.pending_assets += 1
-                continue
-            y = float(realised.at[month, s]) if month in realised.index else math.nan
-            q = f.quantiles[s][h - 1]
-            if not math.isfinite(y) or not np.all(np.isfinite(q)):
-                out.missing += 1
-                continue
-            cover = {k: interval_covered(y, q, f.levels, lo, hi) for k, (lo, hi) in INTERVALS.items()}
-            out.assets.append(AssetScore(f.forecast_id, s, h, _month(month), y,
-                                         float(crps_from_quantiles(y, q, f.levels)), cover["50"], cover["90"]))
-    factors = {fa.name: fa.states for fa in config.factors}
-    for sc in f.scenarios:
-        res = _resolve(f, sc, config.observed, factors, realised, origin, end)
-        if res is None:
-            out.pending_scenarios += 1
-        else:
-            out.scenarios.append(res)
-    return out
-
-
-def _resolve(f: StoredForecast, sc: StoredScenario, series, factors, realised: pd.DataFrame,
-             origin: pd.Timestamp, end: pd.Timestamp) -> ScenarioScore | None:
-    """A scenario's score, or None while its horizon is not observed."""
-    try:
-        expr = parse(sc.predicate, series=series, factors=factors, horizon=sc.horizon, name=sc.name)
-    except PredicateError as exc:
-        raise LedgerError(f"ledger forecast {f.forecast_id} (run {f.run_id}): field scenario_forecasts.predicate "
-                          f"= {sc.predicate!r}: {exc}") from exc
-    latent = latent_factors(expr)
-    if latent:
-        return ScenarioScore(f.forecast_id, sc.name, "unresolved", "predicate involves latent factor(s) "
-                             f"{', '.join(sorted(latent))}: not decidable from market data", None, None, sc.prob, None)
-    last = origin + pd.DateOffset(months=sc.horizon)
-    if last > end:
-        return None
-    used = sorted(series_used(expr))
-    months = f"{_month(origin)}..{_month(last)}"
-    window = realised[used].loc[:last].ffill().loc[origin:last]   # month 0 carries its last value (as the forecast)
-    gaps = realised[used].loc[origin + pd.DateOffset(months=1):last]
-    if len(window) != sc.horizon + 1 or window.isna().any().any() or gaps.isna().any().any():
-        bad = sorted(set(gaps.columns[gaps.isna().any()]) | set(window.columns[window.isna().any()]))
-        return ScenarioScore(f.forecast_id, sc.name, "unresolved", f"realised data missing for {', '.join(bad)} "
-                             f"in {months}", months, None, sc.prob, None)
-    paths = {s: window[s].to_numpy(float)[None, :] for s in used}
-    outcome = bool(np.asarray(evaluate(expr, paths, {})).reshape(-1)[0])
-    return ScenarioScore(f.forecast_id, sc.name, "resolved", None, months, outcome, sc.prob, brier(sc.prob, outcome))
-
-
-# ---- scoring: the ledger against a data directory --------------------------------------------
-def realised_levels(config: ModelConfig, panel) -> pd.DataFrame:
-    """Realised levels in the forecast's units, one column per observed series: the monthly
-    level (yield, index points, USD, VIX points), or the transformed value for a series whose
-    simulated level is its observation (inflation year on year)."""
-    from regimecast.data.panel import transform_levels
-    from regimecast.simulate import LEVEL_IS_OBS, TRANSFORM_LEVEL
-
-    specs = {s.name: s for s in config.series}
-    cols = {}
-    for s in config.observed:
-        x = panel.levels.sel(series=s).to_series()
-        cols[s] = transform_levels(specs[s], x) if TRANSFORM_LEVEL[specs[s].transform] == LEVEL_IS_OBS else x
-    return pd.DataFrame(cols)
-
-
-@dataclass(frozen=True)
-class Scoring:
-    """One ``ledger score``: the data read and the scores of every forecast."""
-
-    scoring_id: int | None
-    data_dir: Path
-    data_end: str | None
-    files: dict
-    forecasts: list[ForecastScores]
-
-
-def score(db: str | Path, data_dir: str | Path) -> Scoring:
-    """Score every forecast in the ledger against the data in ``data_dir`` (each forecast with
-    the panel of its own model file) and record the scores, the data directory, the file
-    hashes and the months used in one transaction. Nothing is recorded for an empty ledger."""
-    from regimecast.data.panel import build_panel
-
-    data_dir = Path(data_dir)
-    with open_ledger(db) as conn:
-        forecasts = load_forecasts(conn)
-    if not forecasts:
-        return Scoring(None, data_dir, None, {}, [])
-    results, files, ends = [], {}, []
-    for sha in dict.fromkeys(f.model_sha256 for f in forecasts):
-        config = _config_from_text(next(f.model_text for f in forecasts if f.model_sha256 == sha), sha)
-        panel = build_panel(config.series, config.sample, data_dir)
-        realised = realised_levels(config, panel).loc[:pd.Timestamp(f"{panel.end}-01")]
-        files[sha] = {"end": panel.end, "files": _data_record({"provenance": {
-            k: dataclasses.asdict(v) for k, v in panel.provenance.items()}})["files"]}
-        ends.append(panel.end)
-        results += [score_forecast(f, config, realised) for f in forecasts if f.model_sha256 == sha]
-    results.sort(key=lambda r: r.forecast.forecast_id)
-    data_end = max(ends)
-    with open_ledger(db) as conn, transaction(conn):
-        cur = conn.execute("INSERT INTO scorings (scored_utc, data_dir, data_end, files_json, crps_method) "
-                           "VALUES (?, ?, ?, ?, ?)", (_now(), str(data_dir), data_end,
-                                                      json.dumps(files, sort_keys=True), CRPS_METHOD))
-        sid = int(cur.lastrowid)
-        conn.executemany("INSERT INTO asset_scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [(sid, a.forecast_id, a.series, a.horizon, a.target_month, a.observed, a.crps,
-                           int(a.in_50), int(a.in_90)) for r in results for a in r.assets])
-        conn.executemany("INSERT INTO scenario_scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [(sid, s.forecast_id, s.scenario, s.status, s.reason, s.months,
-                           None if s.outcome is None else int(s.outcome), s.prob, s.brier)
-                          for r in results for s in r.scenarios])
-    return Scoring(sid, data_dir, data_end, files, results)
-
-
-def _config_from_text(text: str, sha: str) -> ModelConfig:
-    """The model file stored with a forecast, validated (written to a temporary file to load)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        p = Path(tmp) / f"model-{sha[:12]}.toml"
-        p.write_text(text, encoding="utf-8")
-        try:
-            return load_model_config(p)
-        except ConfigError as exc:
-            raise LedgerError(f"ledger forecasts with model_sha256 = {sha[:12]}...: field model_text does not load "
-                              f"as a model file: key '{exc.key}' = {exc.value!r}: {exc.problem}") from exc

@@ -12,11 +12,12 @@ a bare series, ``drawdown(series)`` and ``factor == "state"`` are paths over mon
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -439,3 +440,22 @@ def summarise_probabilities(p: np.ndarray) -> dict[str, float]:
     lo, hi = np.quantile(p, QUANTILES)
     mcse = math.sqrt(float(np.var(p, ddof=1)) / p.size) if p.size > 1 else math.nan
     return {"mean": float(p.mean()), "lo": float(lo), "hi": float(hi), "mcse": mcse}
+
+
+# ---- what a predicate refers to ------------------------------------------------------------
+def _nodes(expr: Expr) -> Iterator[Expr]:
+    yield expr
+    for f in dataclasses.fields(expr):
+        v = getattr(expr, f.name)
+        if dataclasses.is_dataclass(v):
+            yield from _nodes(v)
+
+
+def latent_factors(expr: Expr) -> set[str]:
+    """The latent factors a predicate tests (empty: decidable from the series alone)."""
+    return {n.factor for n in _nodes(expr) if isinstance(n, StateIs)}
+
+
+def series_used(expr: Expr) -> set[str]:
+    """The observed series a predicate reads."""
+    return {n.series for n in _nodes(expr) if isinstance(n, (SeriesPath, SeriesFn))}

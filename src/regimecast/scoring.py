@@ -16,6 +16,10 @@ oriented (lower is better), as in scoringrules.
 - ``covered``: whether the observation lies in the central ``level`` interval of the samples.
 - ``brier``: ``scoringrules.brier_score`` of event probabilities against 0/1 outcomes.
 
+From quantiles (the forecast ledger stores quantiles, not samples): ``crps_from_quantiles``,
+``2 * sum_i w_i * pinball(y, q_i, a_i)`` with ``w_i`` the width of level ``a_i``'s cell on
+[0, 1] (``quantile_weights``), a Riemann sum of ``CRPS = 2 * integral_0^1 pinball_a da``.
+
 Summaries over cases: ``pit_histogram`` (counts in equal bins of [0, 1]) and
 ``coverage_curve`` (empirical coverage of central intervals at nominal levels, from PITs).
 """
@@ -79,6 +83,28 @@ def brier(outcome, prob) -> np.ndarray:
     if np.any((p < 0) | (p > 1)):
         raise ValueError("Brier probabilities must be in [0, 1]")
     return np.asarray(sr.brier_score(y, p, backend="numpy"), float)
+
+
+def quantile_weights(levels) -> np.ndarray:
+    """Riemann weights of ``integral_0^1 f(a) da`` at sorted ``levels`` in (0, 1): the width of
+    each level's cell, cells split at midpoints, the first from 0, the last to 1 (sum 1)."""
+    a = np.asarray(levels, float)
+    if a.ndim != 1 or a.size == 0 or np.any(a <= 0) or np.any(a >= 1) or np.any(np.diff(a) <= 0):
+        raise ValueError(f"quantile levels {a.tolist()}: need a strictly increasing list in (0, 1)")
+    return np.diff(np.concatenate([[0.0], (a[1:] + a[:-1]) / 2, [1.0]]))
+
+
+def pinball(y, q, level):
+    """Pinball (quantile) loss of quantile ``q`` at ``level`` for outcome ``y``."""
+    y, q, level = np.asarray(y, float), np.asarray(q, float), np.asarray(level, float)
+    return np.where(y >= q, level * (y - q), (1 - level) * (q - y))
+
+
+def crps_from_quantiles(y, q, levels):
+    """CRPS approximated from quantiles ``q`` (..., L) at ``levels`` (L,) for outcomes ``y`` (...):
+    ``2 * sum_i w_i * pinball(y, q_i, a_i)``, ``w`` from :func:`quantile_weights`."""
+    w = quantile_weights(levels)
+    return 2 * np.sum(w * pinball(np.asarray(y, float)[..., None], q, np.asarray(levels, float)), axis=-1)
 
 
 def pit_histogram(pits, bins: int = PIT_BINS) -> np.ndarray:

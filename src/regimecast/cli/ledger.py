@@ -51,7 +51,7 @@ def score(ctx: typer.Context, data_dir: DataDirOpt = None) -> None:
 
     CRPS and 50%/90% interval coverage of the assets, Brier score of the scenarios decidable
     from market data; recorded with the data directory, file hashes and months used."""
-    from regimecast.ledger import score as score_ledger
+    from regimecast.ledger_score import score as score_ledger
 
     ws = workspace(ctx)
     try:
