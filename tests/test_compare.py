@@ -71,6 +71,12 @@ def test_scenario_table_spread_and_stacking():
     assert out["x"]["spread"] == pytest.approx(0.4) and out["y"]["spread"] == pytest.approx(0.1)
     assert out["x"]["stacked"] == pytest.approx(0.25 * 0.2 + 0.75 * 0.6)
     assert out["x"]["by_prior"]["a"]["mean"] == pytest.approx(0.2)
+    # policy-state rows, when the summary has them
+    pol = xr.DataArray([[[[0.25, 0.75]], [[0.75, 0.25]]]], dims=("draw0", "draw", "policy_horizon", "policy"))
+    a2 = a.assign(policy_prob=pol.isel(draw0=0).assign_coords(policy_horizon=[12], policy=["hold", "qe"]))
+    out = scenario_table({"a": a2, "b": a2}, {"a": 0.5, "b": 0.5})
+    assert out["P(qe) at 12 months"]["by_prior"]["a"]["mean"] == pytest.approx(0.5)
+    assert out["P(hold) at 12 months"]["spread"] == 0.0 and len(out) == 4
 
 
 def test_compare_end_to_end(workspace, tiny_fit, fred_dir, repo_root):

@@ -78,15 +78,27 @@ def loo_table(idatas: dict[str, az.InferenceData]) -> tuple[dict[str, dict], dic
     return out, weights
 
 
+def probability_rows(summary: xr.Dataset) -> dict[str, np.ndarray]:
+    """Per-draw probabilities (S,) of a forecast summary, by row name: every scenario, then
+    ``"P(<state>) at <h> months"`` for each policy state and policy horizon (when present)."""
+    rows = {str(s): summary["scenario_prob"].sel(scenario=s).values for s in summary["scenario"].values}
+    if "policy_prob" in summary:
+        factor = summary["policy_prob"].dims[-1]
+        for h in summary["policy_horizon"].values:
+            for p in summary[factor].values:
+                rows[f"P({p}) at {int(h)} months"] = summary["policy_prob"].sel({"policy_horizon": h, factor: p}).values
+    return rows
+
+
 def scenario_table(summaries: dict[str, xr.Dataset], weights: dict[str, float]) -> dict[str, dict]:
-    """Per scenario: each prior set's probability (mean, 90% interval, MCSE), the spread of
-    the means across prior sets (how much the answer depends on the narrative) and the
-    stacking-weighted mean."""
+    """Per scenario and per policy state at each policy horizon (:func:`probability_rows`): each
+    prior set's probability (mean, 90% interval, MCSE), the spread of the means across prior
+    sets (how much the answer depends on the narrative) and the stacking-weighted mean."""
     names = list(summaries)
-    scen = [str(s) for s in summaries[names[0]]["scenario"].values]
+    rows = {n: probability_rows(summaries[n]) for n in names}
     out = {}
-    for s in scen:
-        per = {n: summarise_probabilities(summaries[n]["scenario_prob"].sel(scenario=s).values) for n in names}
+    for s in rows[names[0]]:
+        per = {n: summarise_probabilities(rows[n][s]) for n in names}
         means = np.array([per[n]["mean"] for n in names])
         out[s] = {"by_prior": per, "spread": float(means.max() - means.min()),
                   "stacked": float(sum(weights.get(n, 0.0) * per[n]["mean"] for n in names))}

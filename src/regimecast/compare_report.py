@@ -45,7 +45,7 @@ def _sections(c: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
          "weights (ArviZ) combine the predictive distributions. LFO: one-step-ahead leave-future-out by "
          "Pareto-smoothed importance sampling from the full posterior; k above the threshold marks an unreliable "
          "approximation (shown, not refitted)."),
-        ("Scenario probabilities by narrative",
+        ("Scenario and policy-state probabilities by narrative",
          ["scenario", *names, "spread across narratives", "stacking-weighted"], scen,
          "Posterior mean and 90% interval across posterior draws for each prior set; the spread is the largest "
          "minus the smallest mean: how much the answer depends on the narrative."),
