@@ -26,9 +26,9 @@ from scipy.special import gammaln
 
 from regimecast import runs
 from regimecast.engine import config_from_manifest
-from regimecast.model import NORMAL_BLOCKS, structure, variable_spec
+from regimecast.compare import changed_parameters, parameter_draws
+from regimecast.model import structure, variable_spec
 from regimecast.priors import PriorSet, load_priors
-from regimecast.prior_predictive import prior_changes
 from regimecast.workspace import Workspace
 
 NARRATIVES = ["soft_landing", "reverse_qe", "ai_vs_backlash", "qe_restart", "higher_for_longer"]
@@ -68,19 +68,6 @@ def log_prior(theta: dict[str, np.ndarray], config, priors: PriorSet) -> np.ndar
     return lp
 
 
-def changed_values(ch, theta: dict[str, np.ndarray]) -> np.ndarray:
-    """(S,) natural-scale draws of the parameter a prior change is about."""
-    if ch.block in NORMAL_BLOCKS:
-        x = theta[NORMAL_BLOCKS[ch.block] + "_z"]
-        if NORMAL_BLOCKS[ch.block] == "switch":          # stored off the diagonal, row-major
-            P = int(round((1 + np.sqrt(1 + 4 * x.shape[1])) / 2))   # P (P - 1) entries
-            i, j = ch.index
-            return x[:, i * (P - 1) + j - (j > i)]
-        return x[(slice(None),) + ch.index]
-    name = ch.block.replace(".", "_")                      # Dirichlet rows: initial.f, transition.f
-    return theta[name][(slice(None),) + ch.index]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run")
@@ -104,12 +91,8 @@ def main() -> None:
         print(f"\n== {name}: Pareto k {float(k_all):.2f} (all draws), {float(k):.2f} (forecast draws); "
               f"ESS {1 / np.sum(np.exp(2 * lw_all)):.0f} / {lp0.size}")
         wa = np.exp(lw_all)
-        seen = set()
-        for ch in prior_changes(base_priors, pri):
-            if (ch.block, ch.label) in seen:
-                continue
-            seen.add((ch.block, ch.label))
-            x = changed_values(ch, theta)
+        for ch in changed_parameters(base_priors, pri):
+            x = parameter_draws(run.idata.posterior, ch.block, ch.index)
             new = {k: float(v[ch.index]) for k, v in pri.arrays[ch.block].params.items()}
             print(f"  {ch.block + ' ' + ch.label:<44} posterior {x.mean():+.3f} sd {x.std():.3f} -> "
                   f"reweighted {np.sum(wa * x):+.3f}; narrative prior {new}")

@@ -51,9 +51,8 @@ from regimecast.diagnostics import Thresholds
 from regimecast.errors import RegimecastError
 from regimecast.fit import SamplerSettings
 from regimecast.forecast import ForecastSettings
-from regimecast.scenarios import latent_factors, series_used
 from regimecast.priors import PriorSet
-from regimecast.scenarios import Scenario, ScenarioSet, evaluate
+from regimecast.scenarios import Scenario, ScenarioSet, evaluate, latent_factors, series_used
 
 SCHEMA_VERSION = 1
 ENGINE = "engine"

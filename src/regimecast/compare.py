@@ -148,17 +148,26 @@ def prior_entry_moments(arr: PriorArray, index: tuple[int, ...]) -> tuple[float,
     raise ValueError(f"prior family {arr.dist}: no single-parameter moments")
 
 
+def changed_parameters(parent: PriorSet, child: PriorSet) -> list:
+    """One :class:`regimecast.prior_predictive.PriorChange` per parameter ``child`` states
+    differently from ``parent`` (a Normal's mu and sigma changed together count once); the LKJ
+    concentration, which is no single parameter, is left out."""
+    seen, out = set(), []
+    for ch in prior_changes(parent, child):
+        if (ch.block, ch.label) not in seen and ch.block != "emission.lkj":
+            seen.add((ch.block, ch.label))
+            out.append(ch)
+    return out
+
+
 def narrative_shifts(parent: PriorSet, child: PriorSet, parent_post: xr.Dataset, child_post: xr.Dataset
                      ) -> list[dict]:
     """For every parameter ``child`` states differently from ``parent`` (the file it extends):
     both priors' mean and sd, both posteriors' mean and sd (each fitted to the same data), and
     ``kept`` = (posterior shift) / (prior shift) of the means: 1 when the data leave the
     narrative's tilt in place, 0 when they undo it (None when only the prior's sd changed)."""
-    rows, seen = [], set()
-    for ch in prior_changes(parent, child):
-        if (ch.block, ch.label) in seen or ch.block == "emission.lkj":
-            continue
-        seen.add((ch.block, ch.label))
+    rows = []
+    for ch in changed_parameters(parent, child):
         pm0, ps0 = prior_entry_moments(parent.arrays[ch.block], ch.index)
         pm1, ps1 = prior_entry_moments(child.arrays[ch.block], ch.index)
         x0, x1 = parameter_draws(parent_post, ch.block, ch.index), parameter_draws(child_post, ch.block, ch.index)
