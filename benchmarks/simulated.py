@@ -19,6 +19,22 @@ def prior_truth_panel(cfg, pri, st: Structure, design: Design, seed: int) -> tup
     both from ``seed``; the real lagged covariates held exogenous), the draw itself (sampler
     variables keyed by name) and the simulated policy path, shape (T,)."""
     truth = {k: v[0] for k, v in prior_draws(np.random.default_rng(seed), variable_spec(cfg, pri, st), 1).items()}
+    return simulated_panel(st, design, truth, seed)
+
+
+def posterior_truth_panel(posterior, names: list[str], st: Structure, design: Design, seed: int
+                          ) -> tuple[Design, dict, np.ndarray]:
+    """As :func:`prior_truth_panel`, the truth one draw of a fitted run's ``posterior``
+    (xarray Dataset, dims chain, draw), picked uniformly at random with ``seed``."""
+    rng = np.random.default_rng(seed)
+    c, d = rng.integers(posterior.sizes["chain"]), rng.integers(posterior.sizes["draw"])
+    truth = {k: np.asarray(posterior[k].values[c, d]) for k in names}
+    return simulated_panel(st, design, truth, seed)
+
+
+def simulated_panel(st: Structure, design: Design, truth: dict, seed: int) -> tuple[Design, dict, np.ndarray]:
+    """``design`` with observations simulated from the parameters ``truth`` (sampler variables
+    keyed by name; JAX key from ``seed``), ``truth`` itself and the simulated policy path (T,)."""
     params = assemble({k: jnp.asarray(v) for k, v in truth.items()}, st)
     y, policy, _ = simulate_panel(jax.random.key(seed), params, jnp.asarray(design.covariates),
                                   jnp.asarray(np.nan_to_num(design.ar_lag[0])), st.family)

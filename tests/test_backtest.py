@@ -20,7 +20,9 @@ import scoringrules as sr
 from scipy import stats
 
 from regimecast import backtest as bt
+from regimecast import backtest_score as bs
 from regimecast import backtest_report as rep
+from regimecast.months import add_months, months_between
 from regimecast import baselines, scoring
 
 CALLS: list[str] = []
@@ -136,7 +138,7 @@ def test_the_job_holds_no_month_after_its_origin(inputs):
     assert RegimeModel(job.config, job.priors, job.panel).design.dates[-1] == pd.Timestamp("2015-06-01")
     for s in job.assets:
         hist = bt.baseline_history(job.panel, job.config, s)
-        assert len(hist) == bt.months_between("2002-12", "2015-06") + 1     # sample start - 1 .. origin
+        assert len(hist) == months_between("2002-12", "2015-06") + 1     # sample start - 1 .. origin
 
 
 def test_data_after_the_origin_change_the_scores_but_not_the_forecasts(inputs, fred_dir, tmp_path):
@@ -161,10 +163,10 @@ def test_data_after_the_origin_change_the_scores_but_not_the_forecasts(inputs, f
     for m in a.samples:
         np.testing.assert_array_equal(a.samples[m], b.samples[m])
         assert a.events[m] == b.events[m]
-    ra = bt.score_origin(a, bt.realised(inputs.full, a.assets), inputs.events, "h", 1)
-    rb = bt.score_origin(b, bt.realised(changed.full, b.assets), inputs.events, "h", 1)
+    ra = bs.score_origin(a, bs.realised(inputs.full, a.assets), inputs.events, "h", 1)
+    rb = bs.score_origin(b, bs.realised(changed.full, b.assets), inputs.events, "h", 1)
     for h in ("1", "3", "12"):
-        month = pd.Timestamp(f"{bt.add_months(origin, int(h))}-01")
+        month = pd.Timestamp(f"{add_months(origin, int(h))}-01")
         assert ra["observed"]["equity"][h] == pytest.approx(float(inputs.full.levels.sel(series="equity", date=month)))
         assert rb["observed"]["equity"][h] == pytest.approx(1.5 * ra["observed"]["equity"][h], rel=1e-4)
         assert rb["scores"]["engine"]["equity"][h]["crps"] != ra["scores"]["engine"]["equity"][h]["crps"]

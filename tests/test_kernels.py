@@ -115,6 +115,35 @@ def test_model_potential_gradients_are_finite_at_extremes(model_bundle):
     assert np.all(np.isfinite(dlogp(extreme)))
 
 
+def test_model_with_a_second_panel_adds_its_exact_log_marginal(model_bundle):
+    """``build_model(..., panels=(B,))`` (the posterior-SBC fit of benchmarks/recovery.py) has
+    log density logp_A(x) + log p(B | x): checked against the one-panel model and the kernel's
+    log marginal of B (the first 120 months) at a point away from the initial one."""
+    from dataclasses import replace
+
+    from regimecast.kernels import assemble, log_marginal
+    from regimecast.model import build_model, inputs, structure
+
+    rm = model_bundle
+    a = rm.design
+    b = replace(a, y=a.y[:120], ar_lag=a.ar_lag[:120], covariates=a.covariates[:120], dates=a.dates[:120],
+                patterns=tuple((c, m[m < 120]) for c, m in a.patterns if (m < 120).any()))
+    one = rm.model
+    two = build_model(rm.config, rm.priors, a, panels=(b,))
+    point = one.initial_point()
+    point["mean_z"] = point["mean_z"] + 0.3
+    point["switch_z"] = point["switch_z"] - 0.5
+    st = structure(rm.config, rm.priors)
+    natural = one.unobserved_value_vars
+    values = one.compile_fn(natural, inputs=one.value_vars, on_unused_input="ignore")(point)
+    draw = {v.name: jnp.asarray(x) for v, x in zip(natural, values) if v.name in {rv.name for rv in one.free_RVs}}
+    lm_b = float(log_marginal(assemble(draw, st), inputs(b), st.family))
+    assert np.isfinite(lm_b) and lm_b < 0
+    assert float(two.compile_logp()(point)) == pytest.approx(float(one.compile_logp()(point)) + lm_b, rel=1e-12)
+    potentials = [float(m.compile_logp(vars=m.potentials)(point)) for m in (one, two)]
+    assert potentials[1] == pytest.approx(potentials[0] + lm_b, rel=1e-12)
+
+
 def test_corr_cholesky_jacobian_matches_numpyro_and_stays_finite():
     from numpyro.distributions.transforms import CorrCholeskyTransform
 

@@ -13,7 +13,7 @@ Pieces, each usable alone:
 - ``run_origin``: one job -> ``OriginForecast``: the engine's refit (``RegimeModel.fit``) and
   forward paths (``RegimeModel.forecast``), the baselines' paths, sampled at the scored
   horizons, and every method's probability of each resolvable scenario.
-- ``score_origin``: an ``OriginForecast`` against the realised levels (months after the origin
+- ``score_origin`` (:mod:`regimecast.backtest_score`): an ``OriginForecast`` against the realised levels (months after the origin
   only) -> a JSON-able record of CRPS, log score, PIT, interval coverage per method, series
   and horizon, and Brier scores of the scenarios that resolved.
 - ``run_backtest``: the resumable driver. Each finished origin's record is written atomically
@@ -42,22 +42,20 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from regimecast import atomic, baselines, scoring
+from regimecast.backtest_score import INTERVALS, SCHEMA_VERSION, dump_json, realised, score_origin
 from regimecast.config import ModelConfig
 from regimecast.data.panel import Panel, build_panel
 from regimecast.diagnostics import Thresholds
 from regimecast.errors import RegimecastError
 from regimecast.fit import SamplerSettings
 from regimecast.forecast import ForecastSettings
+from regimecast.months import add_months, month_str, months_between, parse_month
 from regimecast.priors import PriorSet
 from regimecast.scenarios import Scenario, ScenarioSet, evaluate, latent_factors, series_used
 
-SCHEMA_VERSION = 1
 ENGINE = "engine"
-INTERVALS = (0.5, 0.9)            # central interval levels whose coverage is scored
-QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)   # forecast quantiles kept in each record
 BACKTEST_DIR = "backtest"         # under the workspace's runs/
 CONFIG_FILE = "config.json"
 HASH_CHARS = 12
@@ -102,7 +100,7 @@ class BacktestSettings:
             raise ValueError(f"horizons {self.horizons}: must be distinct whole months >= 1")
         object.__setattr__(self, "horizons", tuple(sorted(int(h) for h in self.horizons)))
         for k in ("start",) + (("end",) if self.end else ()):
-            _month_ts(getattr(self, k), k)
+            parse_month(getattr(self, k), k)
         for k in ("paths", "max_draws"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} = {getattr(self, k)}: must be at least 1")
@@ -126,29 +124,6 @@ class BacktestSettings:
 
 
 # ---- origins and seeds ------------------------------------------------------------------------
-def _month_ts(month: str, what: str = "month") -> pd.Timestamp:
-    try:
-        if len(month) != 7:
-            raise ValueError
-        return pd.Timestamp(f"{month}-01")
-    except (ValueError, TypeError):
-        raise ValueError(f"{what} {month!r}: expected a month YYYY-MM") from None
-
-
-def _month(t: pd.Timestamp) -> str:
-    return f"{pd.Timestamp(t):%Y-%m}"
-
-
-def add_months(month: str, n: int) -> str:
-    return _month(_month_ts(month) + pd.DateOffset(months=n))
-
-
-def months_between(a: str, b: str) -> int:
-    """Whole months from ``a`` to ``b`` (b - a)."""
-    ta, tb = _month_ts(a), _month_ts(b)
-    return (tb.year - ta.year) * 12 + tb.month - ta.month
-
-
 def earliest_origin(config: ModelConfig) -> str:
     """The first origin whose sample (``sample.start`` to the origin) has ``min_months`` months."""
     return add_months(config.sample.start, config.sample.min_months - 1)
@@ -175,7 +150,7 @@ def origins(settings: BacktestSettings, config: ModelConfig, data_end: str) -> t
 
 def origin_seeds(seed: int, origin: str, n: int) -> list[int]:
     """``n`` seeds for one origin, from ``SeedSequence(seed, spawn_key=(year, month))``."""
-    t = _month_ts(origin, "origin")
+    t = parse_month(origin, "origin")
     ss = np.random.SeedSequence(seed, spawn_key=(t.year, t.month))
     return [int(v) for v in ss.generate_state(n, dtype=np.uint32)]
 
@@ -274,7 +249,7 @@ def engine_forecast(job: OriginJob) -> EngineForecast:
               "wall_time_s": round(fit.wall_time_s, 2), "policy_history": fit.history}
     return EngineForecast(paths=levels.reshape(-1, *levels.shape[2:]).astype(float),
                           events={str(k): float(v) for k, v in zip(events["scenario"].values, events.values)},
-                          fit=record, design_end=_month(rm.design.dates[-1]))
+                          fit=record, design_end=month_str(rm.design.dates[-1]))
 
 
 def baseline_history(panel: Panel, config: ModelConfig, series: str) -> np.ndarray:
@@ -322,114 +297,6 @@ def _run_origin(job: OriginJob, engine: Callable[[OriginJob], EngineForecast]) -
     return OriginForecast(origin=job.origin, data_end=job.panel.end, design_end=eng.design_end,
                           horizons=job.settings.horizons, assets=job.assets, samples=samples, events=events,
                           fit=eng.fit, errors=errors, timings={k: round(v, 2) for k, v in timings.items()})
-
-
-# ---- scoring one origin ----------------------------------------------------------------------
-def realised(full: Panel, assets: Iterable[str]) -> pd.DataFrame:
-    """Realised monthly levels of the assets (month-start index), forward-filled into month 0
-    only where scoring needs the origin's level (see :func:`score_origin`)."""
-    return full.levels.sel(series=list(assets)).to_pandas()
-
-
-def score_origin(fc: OriginForecast, real: pd.DataFrame, events: ScenarioSet, config_hash: str,
-                 seed: int) -> dict:
-    """The JSON-able record of one origin: per method, series and horizon the CRPS, log score,
-    PIT, 50%/90% coverage and forecast quantiles against the realised level ``h`` months after
-    the origin (null while that month is not observed); per resolvable event its outcome and
-    each method's probability and Brier score (null while unresolved). ``real`` holds the
-    realised levels; only months after the origin are scored (month 0 is the starting level)."""
-    origin = _month_ts(fc.origin)
-    end = real.index[-1]
-    observed: dict[str, dict[str, float | None]] = {}
-    y = np.full((len(fc.horizons), len(fc.assets)), np.nan)
-    for i, h in enumerate(fc.horizons):
-        month = origin + pd.DateOffset(months=h)
-        for j, s in enumerate(fc.assets):
-            if month <= end and month in real.index:
-                y[i, j] = float(real.at[month, s])
-            observed.setdefault(s, {})[str(h)] = _num(y[i, j])
-    scores = {m: _scores(fc.samples[m], y, fc.horizons, fc.assets) for m in fc.samples}
-    record = {
-        "schema_version": SCHEMA_VERSION, "config_hash": config_hash, "origin": fc.origin, "seed": seed,
-        "data_end_seen": fc.data_end, "design_end": fc.design_end,
-        "target_months": {str(h): add_months(fc.origin, h) for h in fc.horizons},
-        "horizons": list(fc.horizons), "series": list(fc.assets), "methods": list(fc.samples),
-        "observed": observed, "scores": scores,
-        "events": _event_scores(fc, real, events, origin, end),
-        "fit": fc.fit, "trusted": bool(fc.fit["diagnostics"]["trusted"]), "errors": fc.errors,
-        "timings_s": fc.timings,
-    }
-    return record
-
-
-def _scores(samples: np.ndarray, y: np.ndarray, horizons, assets) -> dict:
-    """{series: {horizon: {crps, log_score, pit, covered_50, covered_90, quantiles}}}."""
-    x = np.moveaxis(samples, 0, -1)                  # (Hs, D, M)
-    ok = np.isfinite(y)
-    yy = np.where(ok, y, 0.0)
-    crps, logs, pit = scoring.crps(yy, x), scoring.log_score(yy, x), scoring.pit(yy, x)
-    cover = {lv: scoring.covered(yy, x, lv) for lv in INTERVALS}
-    q = np.quantile(x, QUANTILES, axis=-1)           # (Q, Hs, D)
-    out: dict = {}
-    for i, h in enumerate(horizons):
-        for j, s in enumerate(assets):
-            cell = {"quantiles": {f"{qq:g}": float(q[k, i, j]) for k, qq in enumerate(QUANTILES)}}
-            if ok[i, j]:
-                cell.update(crps=float(crps[i, j]), log_score=float(logs[i, j]), pit=float(pit[i, j]),
-                            **{f"covered_{int(lv * 100)}": bool(cover[lv][i, j]) for lv in INTERVALS})
-            else:
-                cell.update(crps=None, log_score=None, pit=None,
-                            **{f"covered_{int(lv * 100)}": None for lv in INTERVALS})
-            out.setdefault(s, {})[str(h)] = cell
-    return out
-
-
-def _event_scores(fc: OriginForecast, real: pd.DataFrame, events: ScenarioSet, origin: pd.Timestamp,
-                  end: pd.Timestamp) -> dict:
-    out = {}
-    for sc in events.scenarios:
-        last = origin + pd.DateOffset(months=sc.horizon)
-        used = sorted(series_used(sc.expr))
-        window = real[used].loc[:last].ffill().loc[origin:last]     # month 0: the origin's (last) level
-        after = real[used].loc[origin + pd.DateOffset(months=1):last]
-        resolved = last <= end and len(window) == sc.horizon + 1 and not after.isna().any().any() \
-            and not window.isna().any().any()
-        outcome = None
-        if resolved:
-            paths = {s: window[s].to_numpy(float)[None, :] for s in used}
-            outcome = bool(np.asarray(evaluate(sc.expr, paths, {})).reshape(-1)[0])
-        probs = {m: p[sc.name] for m, p in fc.events.items()}
-        out[sc.name] = {"horizon": sc.horizon, "months": f"{_month(origin)}..{_month(last)}", "resolved": resolved,
-                        "outcome": outcome, "prob": probs,
-                        "brier": {m: float(scoring.brier(outcome, p)) if resolved else None for m, p in probs.items()}}
-    return out
-
-
-def _num(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None
-
-
-def dump_json(obj) -> str:
-    """Strict JSON (NumPy scalars as numbers, non-finite floats as null, paths as strings)."""
-    return json.dumps(_plain(obj), indent=1, sort_keys=True, allow_nan=False)
-
-
-def _plain(obj):
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} {obj!r} to JSON")
 
 
 # ---- the driver --------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from regimecast import scoring
-from regimecast.backtest import ENGINE, INTERVALS
+from regimecast.backtest import ENGINE
+from regimecast.backtest_score import INTERVALS
 from regimecast.baselines import DESCRIPTIONS as BASELINE_DESCRIPTIONS
 from regimecast.baselines import LABELS as BASELINE_LABELS
 from regimecast.fit import SamplerSettings
@@ -45,7 +46,7 @@ def build_summary(records: Mapping[str, dict], *, description: dict, config_hash
                   skipped: Mapping[str, str], unresolvable: Mapping[str, str], failed: Mapping[str, str],
                   reproduce: str) -> dict:
     """The report's content from origin records ``{origin: record}`` (see
-    :func:`regimecast.backtest.score_origin`)."""
+    :func:`regimecast.backtest_score.score_origin`)."""
     recs = [records[o] for o in sorted(records)]
     if not recs:
         raise ValueError("no origin has a record: nothing to report")

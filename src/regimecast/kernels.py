@@ -313,9 +313,11 @@ def log_marginal(params: Params, data: Inputs, family: str) -> jnp.ndarray:
     return forward(params, transitions(params, data.covariates), loglik_matrix(params, data, family))[0]
 
 
-def potential(draw: dict, st: Structure, data: Inputs) -> jnp.ndarray:
-    """What the PyMC model adds to its prior terms: log p(y | params) + the correlation prior."""
-    return log_marginal(assemble(draw, st), data, st.family) + corr_log_prior(draw, st)
+def potential(draw: dict, st: Structure, data: Inputs, *panels: Inputs) -> jnp.ndarray:
+    """What the PyMC model adds to its prior terms: log p(y | params) + the correlation prior;
+    further ``panels`` (independent given the parameters) add their log marginal likelihoods."""
+    params = assemble(draw, st)
+    return sum(log_marginal(params, d, st.family) for d in (data, *panels)) + corr_log_prior(draw, st)
 
 
 def last_filtered(params: Params, data: Inputs, family: str) -> jnp.ndarray:

@@ -32,6 +32,7 @@ import pandas as pd
 import xarray as xr
 
 from regimecast.errors import RegimecastError
+from regimecast.months import add_months, month_str
 from regimecast.scenarios import summarise_probabilities
 
 SCHEMA_VERSION = 1
@@ -251,9 +252,9 @@ def entry(manifest: dict, summary: xr.Dataset) -> Entry:
     q = summary["quantiles"].transpose("series", "horizon", "quantile")
     months = [month_str(t) for t in summary["date"].values]
     for h, m in zip(summary["horizon"].values, months):
-        if m != _add_months(data_end, int(h)):
+        if m != add_months(data_end, int(h)):
             raise LedgerError(f"{where}: forecast summary date at horizon {int(h)} = {m!r}, expected "
-                              f"{_add_months(data_end, int(h))!r} ({int(h)} months after {data_end})")
+                              f"{add_months(data_end, int(h))!r} ({int(h)} months after {data_end})")
     quant = [(str(s), int(h), months[j], float(lv), _finite(q.values[i, j, k]))
              for i, s in enumerate(q["series"].values) for j, h in enumerate(q["horizon"].values)
              for k, lv in enumerate(q["quantile"].values)]
@@ -340,14 +341,6 @@ def data_record(data: dict) -> dict:
 def _finite(x) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
-
-
-def month_str(t) -> str:
-    return pd.Timestamp(t).strftime("%Y-%m")
-
-
-def _add_months(month: str, n: int) -> str:
-    return (pd.Timestamp(f"{month}-01") + pd.DateOffset(months=n)).strftime("%Y-%m")
 
 
 # ---- reading ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ The discrete states are marginalised exactly by :func:`regimecast.kernels.forwar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jax
@@ -133,13 +134,18 @@ def variable_spec(config: ModelConfig, priors: PriorSet, st: Structure) -> dict[
     return out
 
 
-def build_model(config: ModelConfig, priors: PriorSet, design: Design) -> pm.Model:
+def build_model(config: ModelConfig, priors: PriorSet, design: Design, panels: Sequence[Design] = ()) -> pm.Model:
     """The PyMC model: free variables of :func:`variable_spec` (named as in
     :func:`regimecast.kernels.assemble`) and one potential ``hmm_loglik``: the exact log
-    marginal likelihood plus the LKJ prior of the correlations."""
+    marginal likelihood plus the LKJ prior of the correlations.
+
+    ``panels``: further panels, independent of ``design`` given the parameters (each its own
+    hidden path from the initial distribution), whose log marginal likelihoods are added. The
+    posterior-SBC recovery check fits the real panel and a panel simulated from one of its
+    posterior draws this way (``benchmarks/recovery.py --truth posterior``)."""
     jax.config.update("jax_enable_x64", True)  # the likelihood needs float64 (sums of ~300 log densities)
     st = structure(config, priors)
-    data = inputs(design)
+    data = (inputs(design), *(inputs(d) for d in panels))
     with pm.Model(coords=coords(config, design, priors)) as model:
         draw = {}
         for name, v in variable_spec(config, priors, st).items():
@@ -154,5 +160,5 @@ def build_model(config: ModelConfig, priors: PriorSet, design: Design) -> pm.Mod
                 draw[name] = pm.Gamma(name, alpha=v.params[0], beta=v.params[1], **kw)
             else:  # lkj: unconstrained; its LKJ prior and Jacobian are in the potential
                 draw[name] = pm.Flat(name, **kw)
-        pm.Potential("hmm_loglik", wrap_jax(lambda d: potential(d, st, data))(draw))
+        pm.Potential("hmm_loglik", wrap_jax(lambda d: potential(d, st, *data))(draw))
     return model
