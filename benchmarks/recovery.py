@@ -48,39 +48,29 @@ def one_sim(args: tuple) -> dict:
 
 
 def _one_sim(args: tuple) -> dict:
-    seed, opts = args
+    seed, truth, opts = args
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     import arviz as az
     import jax
     import numpy as np
 
-    from regimecast.config import load_model_config
     from regimecast.data.panel import build_panel
     from regimecast.design import build_design
-    from regimecast.engine import RegimeModel
     from regimecast.fit import SamplerSettings, sample
     from regimecast.model import build_model, structure, variable_spec
-    from regimecast.priors import load_priors
-    from simulated import posterior_truth_panel, prior_truth_panel, truth_point
+    from simulated import prior_truth_panel, simulated_panel, truth_point
 
-    data_dir = Path(opts["data_dir"])
-    if opts["run"]:            # posterior SBC: the run's model and priors, its real panel beside the simulated one
-        run = RegimeModel.load(Path(opts["run"]))
-        real = RegimeModel.from_run(run, data_dir)
-        cfg, pri = real.config, real.priors
-    else:
-        cfg = load_model_config(ROOT / "models" / "default.toml")
-        pri = load_priors(ROOT / "priors" / "baseline.toml", cfg)
-    design = build_design(cfg, build_panel(cfg.series, cfg.sample, data_dir, end=opts["end"]))
+    cfg, pri, real = opts["config"], opts["priors"], opts["real"]
+    design = build_design(cfg, build_panel(cfg.series, cfg.sample, Path(opts["data_dir"]), end=opts["end"]))
     jax.config.update("jax_enable_x64", True)
     st = structure(cfg, pri)
     specs = variable_spec(cfg, pri, st)
-    if opts["run"]:
-        sim, truth, p = posterior_truth_panel(run.idata.posterior, list(specs), st, design, seed)
-        model = build_model(cfg, pri, real.design, panels=(sim,))
-    else:
+    if real is None:
         sim, truth, p = prior_truth_panel(cfg, pri, st, design, seed)
         model = build_model(cfg, pri, sim)
+    else:                      # posterior SBC: the run's real panel beside the simulated one
+        sim, truth, p = simulated_panel(st, design, truth, seed)
+        model = build_model(cfg, pri, real, panels=(sim,))
     t0 = time.perf_counter()
     idata, _, init = sample(model, SamplerSettings(seed=seed, chains=opts["chains"], draws=opts["draws"],
                                                 tune=opts["tune"], **opts["start"]), progressbar=False)
@@ -135,6 +125,26 @@ def report(results: list[dict], label: str) -> None:
         print(f"  {b:<22} {c / n:.3f}  ({c}/{n})")
 
 
+def _model_and_truths(run_ref: str | None, data_dir: Path, seeds: list[int]) -> tuple:
+    """Model config, prior set, the real panel's design (None for prior SBC) and each seed's
+    truth (None: drawn from the prior in the worker). The run, when given, is read once here:
+    its posterior draws and its data panel, not once per simulation."""
+    from regimecast.config import load_model_config
+    from regimecast.engine import RegimeModel
+    from regimecast.model import structure, variable_spec
+    from regimecast.priors import load_priors
+    from simulated import posterior_truth
+
+    if run_ref is None:
+        cfg = load_model_config(ROOT / "models" / "default.toml")
+        return cfg, load_priors(ROOT / "priors" / "baseline.toml", cfg), None, dict.fromkeys(seeds)
+    run = RegimeModel.load(resolve_run(ROOT / "runs", run_ref))
+    rm = RegimeModel.from_run(run, data_dir)
+    names = list(variable_spec(rm.config, rm.priors, structure(rm.config, rm.priors)))
+    truths = {seed: posterior_truth(run.idata.posterior, names, seed) for seed in seeds}
+    return rm.config, rm.priors, rm.design, truths
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--truth", choices=("prior", "posterior"), default="prior",
@@ -161,14 +171,16 @@ def main() -> None:
     a = ap.parse_args()
     if (a.truth == "posterior") != (a.run is not None):
         ap.error("--truth posterior needs --run RUN, and --run is only used with it")
-    opts = {"run": a.run and str(resolve_run(ROOT / "runs", a.run)), "chains": a.chains, "draws": a.draws,
+    seeds = [a.seed0 + i for i in range(a.sims)]
+    cfg, pri, real, truths = _model_and_truths(a.run, Path(a.data_dir), seeds)
+    opts = {"config": cfg, "priors": pri, "real": real, "chains": a.chains, "draws": a.draws,
             "tune": a.tune, "end": a.end, "data_dir": a.data_dir,
             "min_visits": a.min_visits, "save": a.save,
             "start": {"init": a.init} | {k: v for k, v in (("map_restarts", a.map_restarts),
                                                             ("map_anneal", a.map_anneal)) if v}}
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.workers) as ex:
-        results = list(ex.map(one_sim, [(a.seed0 + i, opts) for i in range(a.sims)]))
+        results = list(ex.map(one_sim, [(seed, truths[seed], opts) for seed in seeds]))
     for r in results:
         if "error" in r:
             print(f"simulation {r['seed']} FAILED: {r['error']}")

@@ -22,14 +22,12 @@ def prior_truth_panel(cfg, pri, st: Structure, design: Design, seed: int) -> tup
     return simulated_panel(st, design, truth, seed)
 
 
-def posterior_truth_panel(posterior, names: list[str], st: Structure, design: Design, seed: int
-                          ) -> tuple[Design, dict, np.ndarray]:
-    """As :func:`prior_truth_panel`, the truth one draw of a fitted run's ``posterior``
-    (xarray Dataset, dims chain, draw), picked uniformly at random with ``seed``."""
+def posterior_truth(posterior, names: list[str], seed: int) -> dict:
+    """One draw of a fitted run's ``posterior`` (xarray Dataset, dims chain, draw), picked
+    uniformly at random with ``seed``: the sampler variables ``names``, keyed by name."""
     rng = np.random.default_rng(seed)
     c, d = rng.integers(posterior.sizes["chain"]), rng.integers(posterior.sizes["draw"])
-    truth = {k: np.asarray(posterior[k].values[c, d]) for k in names}
-    return simulated_panel(st, design, truth, seed)
+    return {k: np.asarray(posterior[k].values[c, d]) for k in names}
 
 
 def simulated_panel(st: Structure, design: Design, truth: dict, seed: int) -> tuple[Design, dict, np.ndarray]:

@@ -13,9 +13,10 @@ Pieces, each usable alone:
 - ``run_origin``: one job -> ``OriginForecast``: the engine's refit (``RegimeModel.fit``) and
   forward paths (``RegimeModel.forecast``), the baselines' paths, sampled at the scored
   horizons, and every method's probability of each resolvable scenario.
-- ``score_origin`` (:mod:`regimecast.backtest_score`): an ``OriginForecast`` against the realised levels (months after the origin
-  only) -> a JSON-able record of CRPS, log score, PIT, interval coverage per method, series
-  and horizon, and Brier scores of the scenarios that resolved.
+- ``score_origin`` (:mod:`regimecast.backtest_score`): an ``OriginForecast`` against the
+  realised levels (months after the origin only) -> a JSON-able record of CRPS, log score, PIT,
+  interval coverage per method, series and horizon, and Brier scores of the scenarios that
+  resolved.
 - ``run_backtest``: the resumable driver. Each finished origin's record is written atomically
   to ``runs/backtest/<config hash>/origin-YYYY-MM.json``; origins whose file exists are not
   recomputed. Origins run serially in-process, or in parallel on Dask (a

@@ -100,8 +100,8 @@ def _event_scores(fc: OriginForecast, real: pd.DataFrame, events: ScenarioSet, o
             paths = {s: window[s].to_numpy(float)[None, :] for s in used}
             outcome = bool(np.asarray(evaluate(sc.expr, paths, {})).reshape(-1)[0])
         probs = {m: p[sc.name] for m, p in fc.events.items()}
-        out[sc.name] = {"horizon": sc.horizon, "months": f"{month_str(origin)}..{month_str(last)}", "resolved": resolved,
-                        "outcome": outcome, "prob": probs,
+        out[sc.name] = {"horizon": sc.horizon, "months": f"{month_str(origin)}..{month_str(last)}",
+                        "resolved": resolved, "outcome": outcome, "prob": probs,
                         "brier": {m: float(scoring.brier(outcome, p)) if resolved else None for m, p in probs.items()}}
     return out
 
