@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from regimecast import ledger, ledger_score, scoring
 from regimecast.config import load_model_config
-from regimecast.scenarios import latent_factors, load_scenarios
+from regimecast.predicates import latent_factors
+from regimecast.scenarios import load_scenarios
 from regimecast.summaries import QUANTILES as SUMMARY_LEVELS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from regimecast import predicates as pr
 from regimecast import scenarios as sc
 from regimecast.errors import ConfigError
-from regimecast.scenarios import (Binary, Num, PredicateError, SeriesFn, StateIs, TimeFn, Unary,
-                                  evaluate, load_scenarios, parse, summarise)
+from regimecast.predicates import (Binary, Num, PredicateError, SeriesFn, StateIs, TimeFn, Unary, evaluate,
+                                   parse)
+from regimecast.scenarios import load_scenarios, summarise
 
 SERIES = ("y10", "equity", "gold", "vix", "fedfunds", "balance_sheet", "inflation")
 FACTORS = {"policy": ("hike", "hold", "qt", "cut", "cut_qt", "qe"),
@@ -22,7 +24,7 @@ HIKE, HOLD, QT, CUT, CUT_QT, QE = range(6)
 DOC_003 = ("soft_landing_cut_qt", "tech_correction_no_qe", "bubble_burst_then_qe")
 
 
-def p(text: str, horizon: int = 12, name: str = "sc") -> sc.Expr:
+def p(text: str, horizon: int = 12, name: str = "sc") -> pr.Expr:
     return parse(text, series=SERIES, factors=FACTORS, horizon=horizon, name=name)
 
 
@@ -48,7 +50,7 @@ def ev(text: str, horizon: int = 4) -> np.ndarray:
 def ev_num(text: str, horizon: int = 4) -> np.ndarray:
     """Values (2,) of a numeric expression, parsed as the left side of a comparison."""
     series, states = paths()
-    return sc._eval(p(f"{text} == 0", horizon).left, (series, states, (2,)), None, np)
+    return pr._eval(p(f"{text} == 0", horizon).left, (series, states, (2,)), None, np)
 
 
 def load_factors(repo_root) -> dict[str, tuple[str, ...]]:
@@ -186,8 +188,8 @@ def test_python_code_is_rejected(text):
 
 
 def test_no_eval_or_exec(monkeypatch):
-    source = ast.parse(open(sc.__file__, encoding="utf-8").read())
-    calls = [n.func for n in ast.walk(source) if isinstance(n, ast.Call)]
+    calls = [n.func for m in (pr, sc) for n in ast.walk(ast.parse(open(m.__file__, encoding="utf-8").read()))
+             if isinstance(n, ast.Call)]
     names = {f.id for f in calls if isinstance(f, ast.Name)} | {f.attr for f in calls if isinstance(f, ast.Attribute)}
     assert not names & {"eval", "exec", "literal_eval", "__import__"}
     assert "compile" not in {f.id for f in calls if isinstance(f, ast.Name)}       # re.compile is fine

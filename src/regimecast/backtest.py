@@ -53,8 +53,9 @@ from regimecast.errors import RegimecastError
 from regimecast.fit import SamplerSettings
 from regimecast.forecast import ForecastSettings
 from regimecast.months import add_months, month_str, months_between, parse_month
+from regimecast.predicates import evaluate, latent_factors, series_used
 from regimecast.priors import PriorSet
-from regimecast.scenarios import Scenario, ScenarioSet, evaluate, latent_factors, series_used
+from regimecast.scenarios import Scenario, ScenarioSet
 
 ENGINE = "engine"
 BACKTEST_DIR = "backtest"         # under the workspace's runs/

@@ -16,7 +16,8 @@ import pandas as pd
 from regimecast import scoring
 from regimecast.data.panel import Panel
 from regimecast.months import add_months, month_str, parse_month
-from regimecast.scenarios import ScenarioSet, evaluate, series_used
+from regimecast.predicates import evaluate, series_used
+from regimecast.scenarios import ScenarioSet
 
 if TYPE_CHECKING:
     from regimecast.backtest import OriginForecast

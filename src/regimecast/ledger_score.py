@@ -32,7 +32,7 @@ from regimecast.errors import ConfigError
 from regimecast.ledger import (CRPS_METHOD, INTERVALS, LedgerError, StoredForecast, StoredScenario, data_record,
                                load_forecasts, now_utc, open_ledger, transaction)
 from regimecast.months import month_str
-from regimecast.scenarios import PredicateError, evaluate, latent_factors, parse, series_used
+from regimecast.predicates import PredicateError, evaluate, latent_factors, parse, series_used
 from regimecast.scoring import brier, crps_from_quantiles
 
 

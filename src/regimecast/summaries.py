@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from regimecast.scenarios import ScenarioSet, evaluate
+from regimecast.predicates import evaluate
+from regimecast.scenarios import ScenarioSet
 
 N_BINS = 4096
 RANGE_PAD = 1.0
