@@ -20,7 +20,8 @@ N, CHAINS, DRAWS = 30, 4, 5000
 
 @pytest.fixture(scope="module")
 def conjugate():
-    """y_i ~ N(mu, 1), mu ~ N(0, 1): exact posterior draws and their pointwise log likelihood."""
+    """y_i ~ N(mu, 1), mu ~ N(0, 1): exact posterior draws and their pointwise log likelihood
+    (independent months: the leave-one-out and one-step-ahead terms are both log p(y_i | mu))."""
     rng = np.random.default_rng(11)
     y = rng.normal(0.7, 1.0, N)
     v = 1.0 / (1.0 + N)
@@ -28,7 +29,8 @@ def conjugate():
     ll = stats.norm.logpdf(y[None, None, :], mu[..., None], 1.0)
     dates = pd.date_range("2000-01-01", periods=N, freq="MS")
     idata = az.InferenceData(posterior=xr.Dataset({"mu": (("chain", "draw"), mu)}),
-                             log_likelihood=xr.Dataset({"y": (("chain", "draw", "date"), ll)}, coords={"date": dates}))
+                             log_likelihood=xr.Dataset({v: (("chain", "draw", "date"), ll) for v in ("y", "y_one_step")},
+                                                        coords={"date": dates}))
     return y, idata
 
 

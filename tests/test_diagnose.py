@@ -5,6 +5,7 @@ review's statistics against closed forms and reference libraries, and the comman
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import arviz as az
@@ -17,12 +18,12 @@ from scipy import integrate, stats
 from conftest import END, TINY
 from regimecast.diagnostics import Thresholds
 from regimecast.errors import ConfigError
-from regimecast.loo_pit import LooPit, loo_pit, one_step_pit, student_t_cdf
+from regimecast.loo_pit import LooPit, loo_pit, loo_pit_draw, student_t_cdf
 from regimecast.model import VarSpec
 from regimecast.ppc import (PPC, acf, changes, obs_from_levels, ppc_pvalue, presample_origin, replication_spec,
                             spell_statistics, state_correlations, tail_statistics)
 from regimecast.review import (Review, assess, check_thresholds, conflict_z, contraction_columns, divergence_shift,
-                               parameter_table, prior_moments, sampler_summary)
+                               parameter_table, ppc_cutoff, prior_moments, sampler_summary)
 
 C, D = 4, 1000
 SPEC = {"a_z": VarSpec("normal01", (), (), ()), "b_z": VarSpec("normal01", (), ("k",), (2,))}
@@ -134,7 +135,39 @@ def test_model_checks_warn(th):
                  pd.Series([0.5, 0.001], index=["x", "y"]), 10)
     v = assess(_review(_idata(), PPC(table, np.zeros((2, 1)), None), loo), th)
     assert v.level == "warn" and _checks(v, "warn") == {"posterior predictive", "Pareto k", "LOO-PIT"}
-    assert "1 of 4 months have k > 0.7" in " ".join(v.reasons) and "sd y (p=0.004)" in " ".join(v.reasons)
+    assert "1 of 4 months have k > 0.7" in " ".join(v.reasons) and "sd y (p=0.0040)" in " ".join(v.reasons)
+
+
+def test_posterior_predictive_verdict_is_family_wise(th):
+    """110 statistics at family-wise 0.05: the per-statistic cutoff is 0.05 / 220 = 2.3e-4, so
+    p = 0.003 (extreme for one statistic alone) passes and p = 0 or 0.9999 warns."""
+    assert ppc_cutoff(0.05, 110) == pytest.approx(0.05 / 220, rel=1e-12) and ppc_cutoff(0.05, 0) == 0.0
+    p = np.linspace(0.05, 0.95, 110)
+
+    def verdict(extreme):
+        q = p.copy()
+        q[7] = extreme
+        table = pd.DataFrame({"check": "tails", "statistic": "sd", "subject": [f"s{i}" for i in range(110)],
+                              "observed": 1.0, "p_value": q})
+        return assess(_review(_idata(), PPC(table, np.zeros((110, 1)), None)), th)
+
+    assert verdict(0.003).level == "pass"
+    for extreme in (0.0, 0.9999):
+        v = verdict(extreme)
+        assert v.level == "warn" and _checks(v, "warn") == {"posterior predictive"}
+        assert "1 of 110 statistics extreme" in v.reasons[0] and "sd s7" in v.reasons[0]
+
+
+def test_months_with_reliable_mixture_estimates_do_not_warn(th):
+    dates = pd.date_range("2001-01-01", periods=4, freq="MS")
+    loo = LooPit(pd.Series([0.1, 0.9, 0.8, 0.2], index=dates), -12.0, 0.0, None, pd.Series([0.5], index=["x"]), 10,
+                 elpd_pointwise=pd.Series([-1.0, -5.0, -4.0, -2.0], index=dates))
+    v = assess(_review(_idata(), loo=replace(loo, exact=pd.Series([False, True, False, False], index=dates))), th)
+    msg = next(f.message for f in v.findings if f.check == "Pareto k")
+    assert msg.startswith("1 of 4 months have k > 0.7 and no reliable mixture estimate") and "2001-03" in msg
+    assert "2001-02" not in msg and "1 more estimated by mixture sampling" in msg
+    v = assess(_review(_idata(), loo=replace(loo, exact=pd.Series([False, True, True, False], index=dates))), th)
+    assert v.level == "pass"
 
 
 def test_conflict_limit_is_bonferroni():
@@ -150,7 +183,7 @@ def test_thresholds_backward_compatible(tmp_path, th):
     assert (t.max_rhat, t.min_ess_per_chain, t.max_divergences, t.min_bfmi, t.warn) == (1.01, 100.0, 0, 0.3, None)
     with pytest.raises(ConfigError, match="max_treedepth_share"):
         check_thresholds(t, old)
-    assert (th.max_treedepth_share, th.warn.pareto_k, th.warn.ppc_p) == (0.1, 0.7, 0.01)
+    assert (th.max_treedepth_share, th.warn.pareto_k, th.warn.ppc_alpha) == (0.1, 0.7, 0.05)
     for text, key in (("[warn]\nbogus = 1\n", "warn.bogus"), ("max_treedepth_share = 1.5\n", "max_treedepth_share")):
         bad = tmp_path / "bad.toml"
         bad.write_text(old.read_text() + text)
@@ -345,11 +378,13 @@ def test_cli_fails_a_too_short_fit(diagnosed):
     assert float(rhat) > 1.01
 
 
-def test_one_step_pit_matches_scipy_reference(tiny_fit):
-    """One draw of the real fit: the mixture of marginal Student-t CDFs over the forward
-    filter's predicted states, with the scale from the likelihood's own Cholesky factors."""
+def test_loo_pit_draw_matches_scipy_reference(tiny_fit):
+    """One draw of the real fit: the mixture of marginal Student-t CDFs over the states given
+    every other month (the NumPy smoother of the joint chain with month t's emission dropped),
+    with the scale from the likelihood's own Cholesky factors."""
+    from regimecast import hmm
     from regimecast.engine import RegimeModel
-    from regimecast.kernels import assemble, forward, loglik_matrix, state_cholesky, transitions
+    from regimecast.kernels import assemble, loglik_matrix, state_cholesky, transitions
     from regimecast.model import inputs, structure, variable_spec
     from regimecast.runs import load_run
 
@@ -358,14 +393,21 @@ def test_one_step_pit_matches_scipy_reference(tiny_fit):
     st, data = structure(rm.config, rm.priors), inputs(rm.design)
     draw = {k: run.idata.posterior[k].values[0, -1] for k in variable_spec(rm.config, rm.priors, st)}
     p = assemble(draw, st)
-    pit = np.asarray(one_step_pit(p, data, st.family))
-    pred = np.asarray(forward(p, transitions(p, data.covariates), loglik_matrix(p, data, st.family))[3])
+    pit = np.asarray(loo_pit_draw(p, data, st.family))
+    ptrans = np.asarray(transitions(p, data.covariates))
+    ll = np.asarray(loglik_matrix(p, data, st.family))
+    T, P, O = ll.shape
+    q = np.asarray(p.q_other)
+    joint = np.einsum("ab,tbpq->tpaqb", q, ptrans).reshape(T, P * O, P * O)   # (p, o) -> (q, o')
     L = np.asarray(state_cholesky(p, np.arange(st.n_series), data.meas_sd))
     sd = np.sqrt(np.einsum("podk,podk->pod", L, L))
     mean = np.asarray(p.mean)[:, None] + np.asarray(p.shift)[None]
-    for t in (0, 57, len(data.y) - 1):
+    for t in (0, 57, T - 1):
+        dropped = ll.reshape(T, P * O).copy()
+        dropped[t] = 0.0
+        w = hmm.backward_smoother(joint, hmm.forward_filter(np.asarray(p.init).ravel(), joint, dropped))[t]
         mu = mean + np.asarray(p.ar_coef) * data.ar_lag[t]
-        ref = np.einsum("po,pod->d", pred[t], stats.t.cdf((data.y[t] - mu) / sd, float(p.nu)))
+        ref = np.einsum("po,pod->d", w.reshape(P, O), stats.t.cdf((data.y[t] - mu) / sd, float(p.nu)))
         np.testing.assert_allclose(pit[t], ref, atol=2e-4)
 
 

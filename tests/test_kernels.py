@@ -237,3 +237,28 @@ def test_no_lapack_custom_calls_in_batched_posterior_kernels(model_bundle):
     ]
     for text in texts:
         assert "custom_call" not in text
+
+
+def test_leave_one_out_is_the_ratio_of_marginals_with_and_without_the_month():
+    """p(y_t | y_-t) = p(y) / p(y_-t), the month's emission dropped from the NumPy filter on the
+    joint matrix; its state distribution is that filter's smoothed one at t."""
+    from regimecast.kernels import leave_one_out
+
+    rng = np.random.default_rng(4)
+    p = random_params(rng)
+    ptrans = np.asarray(transitions(p, jnp.asarray(rng.normal(size=(T, C)))))
+    ll = rng.normal(0, 3, size=(T, P, O))
+    ll[5] -= 700.0                                              # an outlier month: far below every state
+    ll[3, 1, 2] = -np.inf
+    _, logp, _, pred = forward(p, jnp.asarray(ptrans), jnp.asarray(ll))
+    loo, state = leave_one_out(p, jnp.asarray(ptrans), jnp.asarray(ll), pred)
+    A, init = joint_transition(p, ptrans), np.asarray(p.init).ravel()
+    full = hmm.forward_filter(init, A, ll.reshape(T, P * O))
+    for t in range(T):
+        dropped = ll.reshape(T, P * O).copy()
+        dropped[t] = 0.0
+        ref = hmm.forward_filter(init, A, dropped)
+        np.testing.assert_allclose(float(loo[t]), full.log_marginal - ref.log_marginal, rtol=1e-10, atol=1e-9)
+        np.testing.assert_allclose(np.asarray(state[t]).ravel(), hmm.backward_smoother(A, ref)[t], atol=1e-10)
+    assert float(loo[-1]) == pytest.approx(float(logp[-1]), abs=1e-12)    # nothing after the last month
+    assert float(loo[5]) < -650.0

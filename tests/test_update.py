@@ -86,7 +86,7 @@ def test_update_writes_child_run_and_report(workspace, tiny_fit, fred_dir):
         assert 0.0 <= r["lpd_percentile"] <= 1.0
     # the new months' log predictive densities are the child's stored ones, averaged over the
     # forecast's draws (the max_draws evenly thinned draws of forecast.posterior_draws)
-    ll = child.idata.log_likelihood["y"].sel(date=slice("2014-01", "2014-03")).stack(s=("chain", "draw"))
+    ll = child.idata.log_likelihood["y_one_step"].sel(date=slice("2014-01", "2014-03")).stack(s=("chain", "draw"))
     _, ids = posterior_draws(child.idata.posterior, [], fs.max_draws)
     lpd = ll.transpose("s", "date").values[ids].mean(axis=0)
     np.testing.assert_allclose([r["log_predictive"] for r in doc["months"]], lpd, rtol=1e-6, atol=1e-6)
@@ -95,10 +95,11 @@ def test_update_writes_child_run_and_report(workspace, tiny_fit, fred_dir):
     assert (rep / "update.html").read_text().count("<table") == 3 and (rep / "index.html").is_file()
 
 
-# The production sampler settings (4 x 2000 after 1000): the comparison below only means something
-# between two fits that each converged. At 4 x 500 after 500 the fit from scratch did not (max
-# R-hat 1.53, min bulk ESS 7; run 2026-11-25) and its posterior means differed from the
-# update's by up to 48 MCSEs, which measured the non-convergence, not the update.
+# The production sampler settings (4 x 3000 after 1000; 4 x 2000 when it was measured): the
+# comparison below only means something between two fits that each converged. At 4 x 500
+# after 500 the fit from scratch did not (max R-hat 1.53, min bulk ESS 7; run 2026-11-25) and
+# its posterior means differed from the update's by up to 48 MCSEs, which measured the
+# non-convergence, not the update.
 # Both fits use the default seed. With seed 99 the fit from scratch started (best of 4 MAP
 # restarts) at a mode 58 nats below the one the default seed finds and did not converge (R-hat
 # 1.15 and bulk ESS 17 on log_sd_z[qt, fedfunds]; 2026-11-25): the log density has many local

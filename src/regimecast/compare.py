@@ -1,15 +1,19 @@
 """Comparing prior sets (narratives) fitted to the same data.
 
-Each run's ``log_likelihood`` group holds, per month t, the one-step-ahead predictive density
-log p(y_t | y_1..t-1, theta) for every posterior draw; their sum over months is the log
-likelihood, so they are the pointwise terms both criteria below need.
+Each run's ``log_likelihood`` group holds, per month t and posterior draw, the two pointwise
+terms the criteria below need (:mod:`regimecast.posterior`): log p(y_t | every other month,
+theta) (``y``) and the one-step-ahead log p(y_t | y_1..t-1, theta) (``y_one_step``), whose sum
+over months is the log likelihood.
 
-- PSIS-LOO (ArviZ ``loo``/``compare``): expected log predictive density of a left-out month
-  given all other months, with Pareto-k per month and stacking weights.
+- PSIS-LOO (ArviZ ``loo``/``compare`` on ``y``): expected log predictive density of a left-out
+  month given all other months, with Pareto-k per month and stacking weights. The importance
+  ratio of leaving month t out is exactly 1 / p(y_t | y_-t, theta) (:func:`regimecast.kernels.
+  leave_one_out`).
 - Leave-future-out (LFO), one step ahead, by Pareto-smoothed importance sampling from the
   full-data posterior (Buerkner, Gabry and Vehtari 2020, "Approximate leave-future-out
   cross-validation for Bayesian time series models", J. Stat. Comput. Simul. 90(14)): for an
-  origin t the draws are reweighted by exp(-sum_{i>t} log p(y_i | y_1..i-1, theta)), which
+  origin t the draws are reweighted by exp(-sum_{i>t} log p(y_i | y_1..i-1, theta)) (the
+  ``y_one_step`` terms), which
   turns the full-data posterior into the posterior given data up to t, and the predictive
   density of month t+1 is the weighted mean of p(y_t+1 | y_1..t, theta). Origins whose
   Pareto k exceeds the threshold are reported, not hidden; they are not refitted.
@@ -24,6 +28,7 @@ import numpy as np
 import xarray as xr
 from scipy.special import logsumexp
 
+from regimecast.posterior import LOO_VAR, ONE_STEP_VAR
 from regimecast.prior_predictive import prior_changes
 from regimecast.priors import PriorArray, PriorSet
 from regimecast.scenarios import summarise_probabilities
@@ -33,7 +38,10 @@ PARETO_K_WARN = 0.7   # Vehtari et al. (2024), "Pareto smoothed importance sampl
 
 def _pointwise(idata: az.InferenceData) -> np.ndarray:
     """(S, T) one-step-ahead log predictive densities, chains stacked."""
-    ll = idata.log_likelihood["y"]
+    if ONE_STEP_VAR not in idata.log_likelihood:
+        raise ValueError(f"the run's log_likelihood has no '{ONE_STEP_VAR}' (one-step-ahead densities): it was "
+                         "saved by an older regimecast, whose 'y' held them; refit it")
+    ll = idata.log_likelihood[ONE_STEP_VAR]
     return ll.stack(sample=("chain", "draw")).transpose("sample", "date").values
 
 
@@ -66,12 +74,12 @@ def loo_table(idatas: dict[str, az.InferenceData]) -> tuple[dict[str, dict], dic
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto", category=UserWarning)
         for name, idata in idatas.items():
-            res = az.loo(idata, pointwise=True, var_name="y")
+            res = az.loo(idata, pointwise=True, var_name=LOO_VAR)
             k = np.asarray(res.pareto_k)
             out[name] = {"elpd": float(res.elpd_loo), "se": float(res.se), "p_loo": float(res.p_loo),
                          "n_bad_k": int(np.sum(k > PARETO_K_WARN)), "max_k": float(np.max(k))}
         if len(idatas) > 1:
-            cmp = az.compare(idatas, ic="loo", method="stacking", var_name="y")
+            cmp = az.compare(idatas, ic="loo", method="stacking", var_name=LOO_VAR)
     if len(idatas) > 1:
         weights = {str(n): float(w) for n, w in cmp["weight"].items()}
         for n in out:

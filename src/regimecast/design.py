@@ -59,16 +59,21 @@ def build_design(config: ModelConfig, panel: Panel) -> Design:
     cov = np.column_stack([_covariate(c, specs, panel, dates) for c in config.covariates]) \
         if config.covariates else np.zeros((len(dates), 0))
     usable = ~np.isnan(y) & ~(is_ar & np.isnan(ar_lag))
+    return Design(
+        dates=dates, series=obs, y=y, ar_lag=np.where(is_ar, ar_lag, 0.0), is_ar=is_ar, ar_center=center,
+        covariate_names=tuple(c.name for c in config.covariates), covariates=cov, patterns=_patterns(usable),
+        meas_sd=np.array([specs[s].measurement_sd for s in obs]),
+    )
+
+
+def _patterns(usable: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Months grouped by which columns enter the likelihood, from the (T, D) mask ``usable``;
+    the most frequent pattern first."""
     patterns: dict[tuple[int, ...], list[int]] = {}
     for t, row in enumerate(usable):
         patterns.setdefault(tuple(np.flatnonzero(row)), []).append(t)
-    return Design(
-        dates=dates, series=obs, y=y, ar_lag=np.where(is_ar, ar_lag, 0.0), is_ar=is_ar, ar_center=center,
-        covariate_names=tuple(c.name for c in config.covariates), covariates=cov,
-        patterns=tuple((np.array(k, dtype=int), np.array(v, dtype=int))
-                       for k, v in sorted(patterns.items(), key=lambda kv: -len(kv[1]))),
-        meas_sd=np.array([specs[s].measurement_sd for s in obs]),
-    )
+    return tuple((np.array(k, dtype=int), np.array(v, dtype=int))
+                 for k, v in sorted(patterns.items(), key=lambda kv: -len(kv[1])))
 
 
 def with_simulated(design: Design, y: np.ndarray) -> Design:

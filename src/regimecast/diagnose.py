@@ -3,7 +3,9 @@
 Reads the run (verified against its manifest), rebuilds its model from the manifest's own model
 and prior texts (so later edits of ``models/`` or ``priors/`` do not change the review; the
 data files must still match), applies the workspace's ``models/diagnostics.toml`` and renders
-the page. Nothing is resampled.
+the page. The run's own draws are not resampled; unless the fit fails, where PSIS-LOO is
+unreliable for some month (Pareto k above the warn level) the mixture of leave-one-out
+posteriors is sampled once (:mod:`regimecast.robust_loo`), the slow part (minutes).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 from regimecast import runs
 from regimecast.diagnostics import Thresholds
 from regimecast.engine import RegimeModel
-from regimecast.review import DiagnoseSettings, Review, Verdict, assess, check_thresholds, review_run
+from regimecast.review import (DiagnoseSettings, Review, Verdict, assess, check_thresholds, robust_loo_review,
+                               review_run)
 from regimecast.review_report import write_diagnostics
 from regimecast.workspace import Workspace
 
@@ -40,12 +43,22 @@ def diagnose(ws: Workspace, run_ref: str | Path, settings: DiagnoseSettings, *, 
     rm = RegimeModel.from_run(run, None if data_dir is None else Path(data_dir))
     review = review_run(run, rm, settings, progress)
     verdict = assess(review, th)
+    mixture = "not needed" if settings.mixture else "off"
+    if settings.mixture and verdict.level != "fail":    # a fit that fails is not worth the extra sampling
+        review = robust_loo_review(review, run, rm, settings, th, progress)
+        verdict = assess(review, th)
+        if review.loo is not None and review.loo.mixture is not None:
+            mixture = (f"{settings.mixture_chains} chains x {settings.mixture_draws} draws, "
+                       f"{settings.mixture_tune} tuning steps, warm")
+    elif settings.mixture:
+        mixture = "skipped: the fit fails"
     m, s = run.manifest, run.manifest["sampler"]
     meta = {"model": Path(m["model"]["file"]).name, "priors": m["priors"]["name"],
             "data": f"{m['data']['start']}..{m['data']['end']}",
             "sampler": f"{s['backend']}, {s['chains']} chains x {s['draws']} draws, {s['tune']} tuning steps",
             "review seed": str(settings.seed),
-            "replicates": f"{settings.ppc_draws} draws x {settings.ppc_paths} paths"}
+            "replicates": f"{settings.ppc_draws} draws x {settings.ppc_paths} paths",
+            "leave-one-out mixture": mixture}
     if progress:
         progress("figures and page")
     path = write_diagnostics(ws.reports / run.run_id, review, verdict, run.idata, th, meta, settings.worst)

@@ -24,13 +24,13 @@ class WarnLevels:
     pareto_k_share: float         # ... warn when more months than this share exceed it
     contraction: float            # 1 - var_post / var_prior below this: the data did not inform the parameter
     uninformed_share: float       # warn when more parameters than this share are not informed
-    ppc_p: float                  # posterior predictive p-value below this or above 1 - this is extreme
+    ppc_alpha: float              # family-wise level of the posterior predictive checks (Bonferroni)
     loo_pit_p: float              # KS test of the LOO-PITs against U(0, 1): p below this warns
 
 
 _WARN_KEYS = tuple(WarnLevels.__dataclass_fields__)
 _UNIT_KEYS = ("max_treedepth_share", "prior_conflict_alpha", "treedepth_share", "pareto_k_share",
-              "uninformed_share", "ppc_p", "loo_pit_p")      # must lie in [0, 1]
+              "uninformed_share", "ppc_alpha", "loo_pit_p")      # must lie in [0, 1]
 
 
 @dataclass(frozen=True)

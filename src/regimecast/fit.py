@@ -21,7 +21,7 @@ class SamplerSettings:
     seed: int
     backend: str = "nutpie"
     chains: int = 4
-    draws: int = 2000
+    draws: int = 3000
     tune: int = 1000
     target_accept: float = 0.85
     init: str = "map"            # "map": every chain starts at the best of map_restarts local modes

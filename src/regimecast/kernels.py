@@ -17,7 +17,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import gammaln
+from jax.scipy.special import gammaln, logsumexp
 from numpyro.distributions import LKJCholesky
 from numpyro.distributions.transforms import CorrCholeskyTransform
 from numpyro.distributions.util import matrix_to_tril_vec, vec_to_tril_matrix
@@ -308,6 +308,34 @@ def smooth(params: Params, ptrans: jnp.ndarray, filtered: jnp.ndarray, predicted
     return jnp.concatenate([sm, last[None]], axis=0)
 
 
+def leave_one_out(params: Params, ptrans: jnp.ndarray, ll: jnp.ndarray, predicted: jnp.ndarray):
+    """Each month left out, given every other month: ``(log_density (T,), state (T, P, O))``.
+
+    ``log_density[t] = log p(y_t | y_{-t})`` and ``state[t] = P(state_t | y_{-t})`` for one draw,
+    by the scaled backward messages ``beta_t = p(y_{t+1:T} | state_t)`` (up to a constant per
+    month): ``p(y_t | y_{-t}) = sum pred_t e_t beta_t / sum pred_t beta_t``. The AR lags of later
+    months are regressors (the conditional likelihood of AR models), so ``p(y | theta) =
+    p(y_{-t} | theta) p(y_t | y_{-t}, theta)`` holds exactly and ``1 / p(y_t | y_{-t}, theta)``
+    is the exact leave-one-out importance ratio (Buerkner, Gabry and Vehtari 2021, "Efficient
+    leave-one-out cross-validation for Bayesian non-factorized normal and Student-t models",
+    Comput. Stat. 36). The last month's term is its one-step-ahead predictive density.
+    ``ptrans`` (T, O, P, P), ``ll`` (T, P, O), ``predicted`` (T, P, O) from :func:`forward`."""
+    def step(beta_next, inp):
+        lt_next, pt_next = inp
+        r = beta_next * jnp.exp(lt_next - jnp.max(lt_next))
+        beta = jnp.einsum("opq,qo->po", pt_next, r) @ params.q_other.T
+        beta = beta / jnp.sum(beta)
+        return beta, beta
+
+    last = jnp.ones_like(predicted[-1])
+    _, betas = jax.lax.scan(step, last, (ll[1:], ptrans[1:]), reverse=True)
+    w = predicted * jnp.concatenate([betas, last[None]], axis=0)                   # (T, P, O)
+    total = jnp.sum(w, axis=(1, 2))
+    logw = jnp.where(w > 0, jnp.log(jnp.where(w > 0, w, 1.0)), -jnp.inf)
+    log_density = logsumexp(logw + ll, axis=(1, 2)) - jnp.log(total)
+    return log_density, w / total[:, None, None]
+
+
 def log_marginal(params: Params, data: Inputs, family: str) -> jnp.ndarray:
     """log p(y | params), the states summed out exactly (scalar)."""
     return forward(params, transitions(params, data.covariates), loglik_matrix(params, data, family))[0]
@@ -320,14 +348,37 @@ def potential(draw: dict, st: Structure, data: Inputs, *panels: Inputs) -> jnp.n
     return sum(log_marginal(params, d, st.family) for d in (data, *panels)) + corr_log_prior(draw, st)
 
 
+def loo_mixture_potential(draw: dict, st: Structure, data: Inputs) -> jnp.ndarray:
+    """:func:`potential` plus ``log sum_t 1 / p(y_t | y_-t, theta)``: with the prior terms, the
+    log density (up to a constant) of the mixture of every month's leave-one-out posterior,
+    p(theta | y) sum_t 1 / p(y_t | y_-t, theta) (Silva and Zanella 2023, "Robust leave-one-out
+    cross-validation for high-dimensional Bayesian models", JASA 119(547))."""
+    params = assemble(draw, st)
+    ptrans = transitions(params, data.covariates)
+    ll = loglik_matrix(params, data, st.family)
+    lm, _, _, pred = forward(params, ptrans, ll)
+    return lm + logsumexp(-leave_one_out(params, ptrans, ll, pred)[0]) + corr_log_prior(draw, st)
+
+
 def last_filtered(params: Params, data: Inputs, family: str) -> jnp.ndarray:
     """(P, O) joint state distribution at the last month given all data (the forecast origin);
     the forward pass only."""
     return forward(params, transitions(params, data.covariates), loglik_matrix(params, data, family))[2][-1]
 
 
-def state_probabilities(params: Params, data: Inputs, family: str):
-    """(log_predictive (T,), filtered (T, P, O), smoothed (T, P, O)) for one draw."""
+class MonthTerms(NamedTuple):
+    """Per-month quantities of one draw: ``one_step`` (T,) log p(y_t | y_{<t}); ``loo`` (T,)
+    log p(y_t | y_{-t}); ``filtered``, ``smoothed`` (T, P, O) state probabilities."""
+
+    one_step: jnp.ndarray
+    loo: jnp.ndarray
+    filtered: jnp.ndarray
+    smoothed: jnp.ndarray
+
+
+def state_probabilities(params: Params, data: Inputs, family: str) -> MonthTerms:
+    """The month-by-month log densities and state probabilities of one draw."""
     ptrans = transitions(params, data.covariates)
-    _, logp, filt, pred = forward(params, ptrans, loglik_matrix(params, data, family))
-    return logp, filt, smooth(params, ptrans, filt, pred)
+    ll = loglik_matrix(params, data, family)
+    _, logp, filt, pred = forward(params, ptrans, ll)
+    return MonthTerms(logp, leave_one_out(params, ptrans, ll, pred)[0], filt, smooth(params, ptrans, filt, pred))

@@ -1,19 +1,20 @@
-"""LOO-PIT of the one-step-ahead predictive distributions, and PSIS-LOO's Pareto k per month.
+"""LOO-PIT of each month's leave-one-out predictive distributions, and PSIS-LOO's Pareto k.
 
-What it is. For month t, series j and posterior draw s, the one-step-ahead predictive
-distribution of y_tj given the data before t is a mixture over the predicted joint state
-(the forward filter's ``predicted``, P(state_t | y_1..t-1, theta_s)) of the emission's
-marginal for series j: a Student-t (or normal) with the state's mean (plus the AR term) and
-scale sqrt((L_p L_p')_jj exp(2 log_scale_oj) + meas_sd_j^2). Its CDF at the observed value is
-the PIT, computed exactly (no predictive draws). The run's ``log_likelihood`` holds the
-matching log predictive density of month t (all series); PSIS (Vehtari et al. 2024) turns it
-into leave-month-t-out importance weights over the draws, and the LOO-PIT is the weighted mean
-of the per-draw PITs: the PIT of month t under the posterior fitted without month t's own
-predictive factor. Under a calibrated model the one-step-ahead PITs are i.i.d. U(0, 1)
-(Rosenblatt 1952; Diebold, Gunther and Tay 1998), so each series' LOO-PITs are tested
-against U(0, 1) with a Kolmogorov-Smirnov test. Later months' factors still condition on
-y_t, so this is an approximation to leave-future-out validation (Buerkner, Gabry and Vehtari
-2020), which would refit the filter without the future.
+What it is. For month t, series j and posterior draw s, the predictive distribution of y_tj
+given every other month is a mixture over P(state_t | y_-t, theta_s) (the forward messages
+before t times the backward messages after it, :func:`regimecast.kernels.leave_one_out`) of
+the emission's marginal for series j: a Student-t (or normal) with the state's mean (plus the
+AR term) and scale sqrt((L_p L_p')_jj exp(2 log_scale_oj) + meas_sd_j^2). Its CDF at the
+observed value is the PIT, computed exactly (no predictive draws). The run's
+``log_likelihood.y`` holds log p(y_t | y_-t, theta_s) (all series of month t), whose inverse is
+the exact importance ratio of leaving month t out; PSIS (Vehtari et al. 2024) smooths the
+ratios, and the LOO-PIT is the weighted mean of the per-draw PITs: the PIT of y_tj under the
+posterior predictive given every other month (Gelfand, Dey and Chang 1992; Saeilynoja, Buerkner
+and Vehtari 2022, "Graphical test for discrete uniformity and its applications in goodness-of-
+fit evaluation and multiple sample comparison", Stat. Comput. 32). Under a calibrated model
+each LOO-PIT is U(0, 1), so each series' LOO-PITs are tested against U(0, 1) with a
+Kolmogorov-Smirnov test; the PITs of different months are dependent through the shared
+posterior, so its p-value is approximate.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from jax.scipy.special import betainc
 from jax.scipy.stats import norm
 from scipy import stats
 
-from regimecast.kernels import Inputs, Params, Structure, assemble, forward, loglik_matrix, transitions
+from regimecast.kernels import (Inputs, Params, Structure, assemble, forward, leave_one_out, loglik_matrix,
+                                transitions)
+from regimecast.posterior import LOO_VAR
 
 CHUNK = 100   # posterior draws per vmapped call: bounds memory at CHUNK x (T, P, O, D) floats
 
@@ -41,7 +44,10 @@ class LooPit:
     """``pareto_k`` (date,) PSIS shape of each month over all draws; ``elpd_loo`` and its
     standard error; ``pit`` (date, series) LOO-PIT, NaN where the cell is not in the likelihood;
     ``ks_pvalue`` (series,) Kolmogorov-Smirnov p-value of each series' LOO-PITs against U(0, 1);
-    ``n_draws`` the posterior draws the PITs were computed on."""
+    ``n_draws`` the posterior draws the PITs were computed on; ``elpd_pointwise`` (date,) each
+    month's PSIS elpd; ``mixture`` the mixture-importance-sampling estimates
+    (:class:`regimecast.robust_loo.MixtureLoo`) and ``exact`` (date,) bool: the months where
+    they replace PSIS's in ``elpd_loo`` and ``elpd_se``."""
 
     pareto_k: pd.Series
     elpd_loo: float
@@ -49,6 +55,9 @@ class LooPit:
     pit: xr.DataArray
     ks_pvalue: pd.Series
     n_draws: int
+    elpd_pointwise: pd.Series | None = None
+    mixture: object | None = None
+    exact: pd.Series | None = None
 
 
 def student_t_cdf(x: jnp.ndarray, nu: jnp.ndarray) -> jnp.ndarray:
@@ -66,21 +75,23 @@ def marginal_scale(params: Params, meas_sd: np.ndarray | None) -> jnp.ndarray:
     return jnp.sqrt(var)
 
 
-def one_step_pit(params: Params, data: Inputs, family: str) -> jnp.ndarray:
-    """(T, D) PIT of every observation under its one-step-ahead predictive distribution for
-    one draw; NaN where the observation (or an AR series' lag) is missing."""
+def loo_pit_draw(params: Params, data: Inputs, family: str) -> jnp.ndarray:
+    """(T, D) PIT of every observation under its predictive distribution given every other
+    month, for one draw; NaN where the observation (or an AR series' lag) is missing."""
     ptrans = transitions(params, data.covariates)
-    _, _, _, pred = forward(params, ptrans, loglik_matrix(params, data, family))        # (T, P, O)
+    ll = loglik_matrix(params, data, family)
+    _, _, _, pred = forward(params, ptrans, ll)
+    _, state = leave_one_out(params, ptrans, ll, pred)                                   # (T, P, O)
     mean = (params.mean[None, :, None, :] + params.shift[None, None, :, :]
             + (params.ar_coef * data.ar_lag)[:, None, None, :])                        # (T, P, O, D)
     z = (data.y[:, None, None, :] - mean) / marginal_scale(params, data.meas_sd)[None]
     cdf = norm.cdf(z) if family == "normal" else student_t_cdf(z, params.nu)
-    return jnp.einsum("tpo,tpod->td", pred, cdf)
+    return jnp.einsum("tpo,tpod->td", state, cdf)
 
 
 def pit_draws(draws: dict[str, np.ndarray], st: Structure, data: Inputs) -> np.ndarray:
-    """(S, T, D) one-step-ahead PITs for each of the S draws (chunks of CHUNK)."""
-    fn = jax.jit(jax.vmap(lambda d: one_step_pit(assemble(d, st), data, st.family)))
+    """(S, T, D) leave-one-out PITs for each of the S draws (chunks of CHUNK)."""
+    fn = jax.jit(jax.vmap(lambda d: loo_pit_draw(assemble(d, st), data, st.family)))
     S = len(next(iter(draws.values())))
     return np.concatenate([np.asarray(fn({k: v[a:a + CHUNK] for k, v in draws.items()}))
                            for a in range(0, S, CHUNK)])
@@ -88,13 +99,13 @@ def pit_draws(draws: dict[str, np.ndarray], st: Structure, data: Inputs) -> np.n
 
 def loo_pit(idata: az.InferenceData, pits: np.ndarray, flat_idx: np.ndarray, series: list[str]) -> LooPit:
     """LOO-PIT from per-draw PITs ``pits`` (S, T, D) of the draws ``flat_idx`` (chain-major
-    flat indices) and the run's per-month log predictive densities (``log_likelihood.y``). PSIS
+    flat indices) and the run's per-month leave-one-out log densities (``log_likelihood.y``). PSIS
     on the draws' log weights uses relative efficiency 1 (the draws are evenly thinned); Pareto k
     and elpd_loo come from ``az.loo`` on every draw."""
     with warnings.catch_warnings():      # high Pareto k is reported by the review, not as a warning
         warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto", category=UserWarning)
-        loo = az.loo(idata, pointwise=True, var_name="y")
-    ll = idata.log_likelihood["y"].transpose("chain", "draw", "date")
+        loo = az.loo(idata, pointwise=True, var_name=LOO_VAR)
+    ll = idata.log_likelihood[LOO_VAR].transpose("chain", "draw", "date")
     dates = pd.DatetimeIndex(ll["date"].values)
     flat = ll.values.reshape(-1, ll.sizes["date"])[flat_idx]                          # (S, T)
     lw, _ = az.psislw(-flat.T, reff=1.0)                                               # (T, S), normalised
@@ -106,4 +117,5 @@ def loo_pit(idata: az.InferenceData, pits: np.ndarray, flat_idx: np.ndarray, ser
     return LooPit(pareto_k=pd.Series(np.asarray(loo.pareto_k), index=dates, name="pareto_k"),
                   elpd_loo=float(loo.elpd_loo), elpd_se=float(loo.se),
                   pit=xr.DataArray(pit, dims=("date", "series"), coords={"date": dates, "series": series}),
-                  ks_pvalue=pd.Series(ks, index=series, name="ks_pvalue"), n_draws=len(flat_idx))
+                  ks_pvalue=pd.Series(ks, index=series, name="ks_pvalue"), n_draws=len(flat_idx),
+                  elpd_pointwise=pd.Series(np.asarray(loo.loo_i), index=dates, name="elpd"))

@@ -20,7 +20,7 @@ from pytensor import wrap_jax
 
 from regimecast.config import ModelConfig
 from regimecast.design import Design
-from regimecast.kernels import Inputs, Structure, other_combinations, potential
+from regimecast.kernels import Inputs, Structure, loo_mixture_potential, other_combinations, potential
 from regimecast.priors import PriorSet
 
 NU_MIN = 2.0  # Student-t degrees of freedom are 2 + Gamma(...): finite variance needs nu > 2
@@ -134,7 +134,8 @@ def variable_spec(config: ModelConfig, priors: PriorSet, st: Structure) -> dict[
     return out
 
 
-def build_model(config: ModelConfig, priors: PriorSet, design: Design, panels: Sequence[Design] = ()) -> pm.Model:
+def build_model(config: ModelConfig, priors: PriorSet, design: Design, panels: Sequence[Design] = (),
+                loo_mixture: bool = False) -> pm.Model:
     """The PyMC model: free variables of :func:`variable_spec` (named as in
     :func:`regimecast.kernels.assemble`) and one potential ``hmm_loglik``: the exact log
     marginal likelihood plus the LKJ prior of the correlations.
@@ -142,7 +143,13 @@ def build_model(config: ModelConfig, priors: PriorSet, design: Design, panels: S
     ``panels``: further panels, independent of ``design`` given the parameters (each its own
     hidden path from the initial distribution), whose log marginal likelihoods are added. The
     posterior-SBC recovery check fits the real panel and a panel simulated from one of its
-    posterior draws this way (``benchmarks/recovery.py --truth posterior``)."""
+    posterior draws this way (``benchmarks/recovery.py --truth posterior``).
+
+    ``loo_mixture``: the target is instead the mixture of every month's leave-one-out
+    posterior (:func:`regimecast.kernels.loo_mixture_potential`; one panel only), sampled by
+    ``regimecast diagnose`` where PSIS-LOO is unreliable (:mod:`regimecast.robust_loo`)."""
+    if loo_mixture and panels:
+        raise ValueError("the leave-one-out mixture target takes one panel")
     jax.config.update("jax_enable_x64", True)  # the likelihood needs float64 (sums of ~300 log densities)
     st = structure(config, priors)
     data = (inputs(design), *(inputs(d) for d in panels))
@@ -160,5 +167,7 @@ def build_model(config: ModelConfig, priors: PriorSet, design: Design, panels: S
                 draw[name] = pm.Gamma(name, alpha=v.params[0], beta=v.params[1], **kw)
             else:  # lkj: unconstrained; its LKJ prior and Jacobian are in the potential
                 draw[name] = pm.Flat(name, **kw)
-        pm.Potential("hmm_loglik", wrap_jax(lambda d: potential(d, st, *data))(draw))
+        target = (lambda d: loo_mixture_potential(d, st, data[0])) if loo_mixture else \
+            (lambda d: potential(d, st, *data))
+        pm.Potential("hmm_loglik", wrap_jax(target)(draw))
     return model

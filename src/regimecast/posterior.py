@@ -1,6 +1,6 @@
 """Post-sampling quantities from the posterior draws (JAX, vmapped over draws in chunks):
-natural-unit parameters, the one-step-ahead log predictive density of each month, and the
-filtered and smoothed probabilities of every factor's states."""
+natural-unit parameters, each month's one-step-ahead and leave-one-out log predictive
+densities, and the filtered and smoothed probabilities of every factor's states."""
 
 from __future__ import annotations
 
@@ -13,13 +13,19 @@ import xarray as xr
 from regimecast.config import ModelConfig
 from regimecast.kernels import Inputs, Structure, assemble, corr_cholesky, other_combinations, state_probabilities
 
+# Variables of the ``log_likelihood`` group, per month: ``y`` log p(y_t | every other month,
+# theta), the term of exact PSIS-LOO (ArviZ ``loo`` reads it); ``y_one_step`` log p(y_t | the
+# months before t, theta), which sums to the log likelihood (leave-future-out, updates).
+LOO_VAR = "y"
+ONE_STEP_VAR = "y_one_step"
 CHUNK = 250  # draws per vmapped call: bounds memory at ~CHUNK x (T, P, O) floats per output
 
 
 def _per_draw(draw: dict, st: Structure, data: Inputs, onehots: dict[str, np.ndarray]) -> dict:
     p = assemble(draw, st)
-    logp, filt, smooth = state_probabilities(p, data, st.family)
-    out = {"log_predictive": logp, "mean": p.mean, "sd": jnp.exp(st.loc["log_sd"] + st.scale["log_sd"] * draw["log_sd_z"]),
+    terms = state_probabilities(p, data, st.family)
+    filt, smooth = terms.filtered, terms.smoothed
+    out = {"log_predictive": terms.one_step, "log_loo": terms.loo, "mean": p.mean, "sd": jnp.exp(st.loc["log_sd"] + st.scale["log_sd"] * draw["log_sd_z"]),
            "nu": p.nu, "switch_logit": p.switch}
     L = corr_cholesky(draw)
     out["correlation"] = L @ jnp.swapaxes(L, -1, -2)
@@ -35,7 +41,7 @@ def _per_draw(draw: dict, st: Structure, data: Inputs, onehots: dict[str, np.nda
 def add_posterior_quantities(idata: az.InferenceData, config: ModelConfig, st: Structure, data: Inputs,
                              dates) -> az.InferenceData:
     """Add natural-unit parameters and state probabilities to ``posterior`` and the per-month
-    log predictive density to ``log_likelihood`` (variable ``y``, dims chain, draw, date)."""
+    log densities to ``log_likelihood`` (``LOO_VAR``, ``ONE_STEP_VAR``; dims chain, draw, date)."""
     post = idata.posterior
     names = [v for v in post.data_vars]
     n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
@@ -56,7 +62,7 @@ def add_posterior_quantities(idata: az.InferenceData, config: ModelConfig, st: S
     for d in ("covariate", "factor_state", "effect", "effect_state", "scale_state"):
         if d in post.coords:
             coords[d] = post[d].values
-    dims = {"log_predictive": ("date",), "mean": (P, "series"), "sd": (P, "series"), "nu": (),
+    dims = {"log_predictive": ("date",), "log_loo": ("date",), "mean": (P, "series"), "sd": (P, "series"), "nu": (),
             "switch_logit": (Pf, P), "correlation": (P, "series", "series_"),
             "covariate_effect": (P, "covariate"), "factor_effect": ("factor_state", "effect", P),
             "mean_effect": ("effect_state", "series"), "log_scale": ("scale_state", "series")}
@@ -64,7 +70,7 @@ def add_posterior_quantities(idata: az.InferenceData, config: ModelConfig, st: S
         dims[f"filtered_{f.name}"] = dims[f"smoothed_{f.name}"] = ("date", f.name)
     new = {k: xr.DataArray(v, dims=("chain", "draw") + dims[k],
                            coords={d: coords[d] for d in ("chain", "draw") + dims[k]}) for k, v in res.items()}
-    loglik = new.pop("log_predictive")
+    loglik = {LOO_VAR: new.pop("log_loo"), ONE_STEP_VAR: new.pop("log_predictive")}
     idata.posterior = xr.merge([post, xr.Dataset(new)], compat="override", join="outer")
-    idata.add_groups(log_likelihood=xr.Dataset({"y": loglik}))
+    idata.add_groups(log_likelihood=xr.Dataset(loglik))
     return idata

@@ -10,7 +10,7 @@ the posterior again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import arviz as az
 import jax
@@ -20,11 +20,13 @@ from scipy import special, stats
 
 from regimecast.diagnostics import Thresholds
 from regimecast.errors import ConfigError
+from regimecast.fit import SamplerSettings
 from regimecast.forecast import posterior_draws
 from regimecast.loo_pit import LooPit, loo_pit, pit_draws
 from regimecast.model import VarSpec, inputs, structure, variable_spec
 from regimecast.ppc import PPC, posterior_predictive
 from regimecast.prior_draws import lkj_concentrations
+from regimecast.robust_loo import sample_mixture, with_mixture
 
 # Sample-stats names of tree-depth saturation: nutpie, PyMC/NumPyro-converted; otherwise the
 # depth is compared with NumPyro's default maximum (NUTS(max_tree_depth=10)).
@@ -36,18 +38,25 @@ NAMED_IN_REASON = 3   # parameters, months or statistics named in one reason
 
 @dataclass(frozen=True)
 class DiagnoseSettings:
-    """``seed`` (required): the replicated samples. ``ppc_draws`` posterior draws (evenly
-    thinned) x ``ppc_paths`` replicated samples each; ``pit_draws`` draws for LOO-PIT;
-    ``worst`` parameters in the trace and rank plots."""
+    """``seed`` (required): the replicated samples and the mixture fit. ``ppc_draws`` posterior
+    draws (evenly thinned) x ``ppc_paths`` replicated samples each; ``pit_draws`` draws for
+    LOO-PIT; ``worst`` parameters in the trace and rank plots. ``mixture``: where some month's
+    Pareto k exceeds the warn level, sample the leave-one-out mixture
+    (:mod:`regimecast.robust_loo`), ``mixture_chains`` x ``mixture_draws`` after
+    ``mixture_tune`` tuning steps, warm-started."""
 
     seed: int
-    ppc_draws: int = 100
-    ppc_paths: int = 4
+    ppc_draws: int = 500
+    ppc_paths: int = 10
     pit_draws: int = 1000
     worst: int = 4
+    mixture: bool = True
+    mixture_chains: int = 2
+    mixture_draws: int = 1000
+    mixture_tune: int = 500
 
     def __post_init__(self) -> None:
-        for k in ("ppc_draws", "ppc_paths", "pit_draws", "worst"):
+        for k in ("ppc_draws", "ppc_paths", "pit_draws", "worst", "mixture_chains", "mixture_draws", "mixture_tune"):
             if getattr(self, k) < 1:
                 raise ValueError(f"diagnose setting {k} = {getattr(self, k)}: must be at least 1")
 
@@ -214,6 +223,12 @@ def conflict_z(alpha: float, n_params: int) -> float:
 
 # --- verdict ------------------------------------------------------------------------------
 
+def ppc_cutoff(alpha: float, m: int) -> float:
+    """Per-statistic two-sided cutoff of ``m`` posterior predictive p-values at family-wise
+    level ``alpha`` (Bonferroni): a statistic is extreme when p < cutoff or p > 1 - cutoff."""
+    return alpha / (2 * m) if m else 0.0
+
+
 def _names(index, n: int = NAMED_IN_REASON) -> str:
     items = [str(i) for i in index]
     return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
@@ -285,22 +300,28 @@ def assess(review: Review, th: Thresholds) -> Verdict:
                                                  f"contraction below {w.contraction} (the prior dominates)")
     if review.loo is not None:
         k = review.loo.pareto_k
-        hi = k[k > w.pareto_k]
+        exact = review.loo.exact if review.loo.exact is not None else pd.Series(False, index=k.index)
+        hi = k[(k > w.pareto_k) & ~exact]
         if len(hi) > w.pareto_k_share * len(k):
-            add("warn", "Pareto k", f"{len(hi)} of {len(k)} months have k > {w.pareto_k} (LOO unreliable there: "
-                                    f"{_names([f'{d:%Y-%m}' for d in hi.sort_values(ascending=False).index])})")
+            fixed = f"; {int(exact.sum())} more estimated by mixture sampling" if exact.any() else ""
+            add("warn", "Pareto k", f"{len(hi)} of {len(k)} months have k > {w.pareto_k} and no reliable "
+                                    f"mixture estimate (LOO unreliable there: "
+                                    f"{_names([f'{d:%Y-%m}' for d in hi.sort_values(ascending=False).index])}"
+                                    f"{fixed})")
         ks = review.loo.ks_pvalue
         bad = ks[ks < w.loo_pit_p]
         if len(bad):
-            add("warn", "LOO-PIT", f"one-step-ahead predictive distributions miscalibrated for {_names(bad.index, 10)} "
+            add("warn", "LOO-PIT", f"leave-one-out predictive distributions miscalibrated for {_names(bad.index, 10)} "
                                    f"(KS p < {w.loo_pit_p})")
     if review.ppc is not None:
         t = review.ppc.table
-        ext = t[(t["p_value"] < w.ppc_p) | (t["p_value"] > 1 - w.ppc_p)]
+        m = int(t["p_value"].notna().sum())
+        cut = ppc_cutoff(w.ppc_alpha, m)
+        ext = t[(t["p_value"] < cut) | (t["p_value"] > 1 - cut)]
         if len(ext):
-            labels = [f"{r.statistic} {r.subject} (p={r.p_value:.3f})" for r in ext.itertuples()]
-            add("warn", "posterior predictive", f"{len(ext)} of {t['p_value'].notna().sum()} statistics extreme: "
-                                                f"{_names(labels)}")
+            labels = [f"{r.statistic} {r.subject} (p={r.p_value:.4f})" for r in ext.itertuples()]
+            add("warn", "posterior predictive", f"{len(ext)} of {m} statistics extreme (p outside [{cut:.2g}, "
+                                                f"1 - {cut:.2g}], family-wise {w.ppc_alpha}): {_names(labels)}")
     level = "fail" if any(f.level == "fail" for f in out) else "warn" if out else "pass"
     return Verdict(level, tuple(sorted(out, key=lambda f: f.level != "fail")))
 
@@ -335,3 +356,23 @@ def review_run(run, rm, settings: DiagnoseSettings, progress=None) -> Review:
         draws, idx = posterior_draws(idata.posterior, names, settings.pit_draws)
         loo = loo_pit(idata, pit_draws(draws, st, data), idx, list(rm.config.observed))
     return Review(run.run_id, table, sampler, ppc, loo)
+
+
+def robust_loo_review(review: Review, run, rm, settings: DiagnoseSettings, th: Thresholds,
+                      progress=None) -> Review:
+    """``review`` with the leave-one-out mixture sampled (:mod:`regimecast.robust_loo`) when
+    some month's Pareto k exceeds ``th``'s warn level: the run's sampler settings but
+    ``mixture_chains`` x ``mixture_draws`` after ``mixture_tune``, warm-started, seed
+    ``settings.seed``."""
+    if review.loo is None or not settings.mixture or th.warn is None or \
+            not (review.loo.pareto_k > th.warn.pareto_k).any():
+        return review
+    if progress:
+        progress("leave-one-out mixture sampling (months with Pareto k > "
+                 f"{th.warn.pareto_k}: {int((review.loo.pareto_k > th.warn.pareto_k).sum())})")
+    sampler = SamplerSettings(**(run.manifest["sampler"] | {
+        "seed": settings.seed, "chains": settings.mixture_chains, "draws": settings.mixture_draws,
+        "tune": settings.mixture_tune, "init": "warm"}))
+    mix = sample_mixture(rm, run.idata, sampler)
+    loo = with_mixture(review.loo, mix, th.warn.pareto_k, th.max_rhat, th.min_ess_per_chain * settings.mixture_chains)
+    return replace(review, loo=loo)

@@ -15,7 +15,7 @@ from regimecast import atomic
 from regimecast import review_figures as figs
 from regimecast.diagnostics import Thresholds
 from regimecast.render import figure_html, html_table, num, page
-from regimecast.review import Review, Verdict, conflict_z
+from regimecast.review import Review, Verdict, conflict_z, ppc_cutoff
 
 HTML_FILE = "diagnostics.html"
 WORST_ROWS = 25        # rows of the worst-parameters table (the full table is folded below it)
@@ -46,7 +46,7 @@ def render(review: Review, verdict: Verdict, idata, th: Thresholds, meta: dict[s
             verdict_html(verdict)]
     parts = {"sampler": _sampler(review, idata), "convergence": _convergence(review, idata, names, th, worst),
              "divergences": _divergences(review, idata, names), "contraction": _contraction(review, th),
-             "ppc": _ppc(review), "loo-pit": _loo(review, th), "thresholds": _thresholds(th)}
+             "ppc": _ppc(review, th), "loo-pit": _loo(review, th), "thresholds": _thresholds(th)}
     for sid, title in SECTIONS.items():
         body.append(f'<h2 id="{sid}">{e(title)}</h2>')
         body += parts[sid]
@@ -150,11 +150,15 @@ def _contraction(review: Review, th: Thresholds) -> list[str]:
             html_table(head, _param_rows(p.reindex(z.index).head(LIST_ROWS), cols), "prior-conflict")]
 
 
-def _ppc(review: Review) -> list[str]:
+def _ppc(review: Review, th: Thresholds) -> list[str]:
     if review.ppc is None:
         return [_note("Not computed.")]
     t = review.ppc.table
     n_rep = review.ppc.data.sizes["replicate"]
+    m = int(t["p_value"].notna().sum())
+    cut = ppc_cutoff(th.warn.ppc_alpha, m) if th.warn else float("nan")
+    resolve = (f" {n_rep} replicates cannot resolve it (p moves in steps of 1/{n_rep}): a statistic beyond every "
+               "replicate reads as p = 0 and is flagged." if n_rep < 1 / cut else "") if m and th.warn else ""
 
     def panels(check: str) -> list[tuple[str, pd.DataFrame]]:
         return [(str(stat), rows) for stat, rows in t[t["check"] == check].groupby("statistic", sort=False)]
@@ -165,7 +169,9 @@ def _ppc(review: Review) -> list[str]:
     return [_note(f"{n_rep} replicated samples of the whole sample period (posterior draws x paths), each "
                   "simulated forward from the draw's initial state distribution. p = P(replicated >= data); "
                   "near 0 or 1 the model misses that feature. States of the data: the posterior's modal "
-                  "smoothed policy path."),
+                  "smoothed policy path. The verdict flags a statistic when p < c or p > 1 - c, with "
+                  f"c = {num(cut)}: family-wise level {th.warn.ppc_alpha if th.warn else 'n/a'} over the {m} "
+                  f"statistics (Bonferroni).{resolve}"),
             "<h3>Distribution of monthly changes (tails)</h3>",
             figure_html(figs.tails_figure(review), "Monthly changes: data (bars) and pooled replicates (line), "
                          "log density"),
@@ -190,14 +196,37 @@ def _loo(review: Review, th: Thresholds) -> list[str]:
     hi = k[k > th.warn.pareto_k].sort_values(ascending=False)
     rows = [(str(s), num(p, 3)) for s, p in lo.ks_pvalue.items()]
     months = ", ".join(f"{d:%Y-%m} ({v:.2f})" for d, v in hi.items()) or "none"
-    return [_note(f"PSIS-LOO over the months' one-step-ahead predictive densities: elpd_loo {lo.elpd_loo:.1f} "
-                  f"(se {lo.elpd_se:.1f}). LOO-PIT: the exact one-step-ahead predictive CDF of each observation, "
-                  f"averaged over {lo.n_draws} posterior draws with PSIS leave-that-month-out weights; calibrated "
-                  "forecasts give uniform PITs (grey: 99% Kolmogorov-Smirnov band)."),
+    return [_note(f"PSIS-LOO, each month left out given every other month: elpd_loo {lo.elpd_loo:.1f} "
+                  f"(se {lo.elpd_se:.1f}). LOO-PIT: the exact CDF of each observation given every other month, "
+                  f"averaged over {lo.n_draws} posterior draws with PSIS leave-that-month-out weights; a calibrated "
+                  "model gives uniform PITs (grey: 99% Kolmogorov-Smirnov band)."),
             figure_html(figs.loo_pit_figure(review), "LOO-PIT: ECDF minus uniform CDF per series"),
             html_table(("Series", "KS p-value"), rows, "loo-pit-table"),
             figure_html(figs.pareto_k_figure(review, th.warn.pareto_k), "Pareto k of each month (dashed: warn level)"),
-            _note(f"Months with k > {th.warn.pareto_k}: {months}.")]
+            _note(f"Months with k > {th.warn.pareto_k}: {months}."), *_mixture(lo)]
+
+
+def _mixture(lo) -> list[str]:
+    mix = lo.mixture
+    if mix is None:
+        return []
+    k = lo.pareto_k
+    psis = lo.elpd_pointwise
+    low = k[k <= 0.5].index
+    agree = (mix.elpd[low] - psis[low]).abs()
+    order = k.sort_values(ascending=False).index[:(k > 0.5).sum()]
+    rows = [(f"{d:%Y-%m}", num(k[d], 2), num(psis[d], 2), num(mix.elpd[d], 2), num(mix.mcse[d], 3),
+             num(mix.rhat[d], 3), num(mix.ess[d], 0), "yes" if lo.exact is not None and lo.exact[d] else "no")
+            for d in order]
+    return ["<h3>Mixture estimates where PSIS is unreliable</h3>",
+            _note(f"The mixture of every month's leave-one-out posterior sampled once ({mix.n_draws} draws, "
+                  f"{mix.divergences} divergences, worst parameter R-hat {mix.max_rhat_params:.3f}, "
+                  f"{mix.wall_time_s:.0f} s; Silva and Zanella 2023). Its estimate replaces PSIS's where k is above "
+                  f"the warn level and the month's R-hat and ESS meet the fit thresholds. Check: on the "
+                  f"{len(low)} months with k <= 0.5, where PSIS is reliable, the two differ by "
+                  f"{num(agree.median(), 3)} nats in median (max {num(agree.max(), 3)})."),
+            html_table(("Month", "Pareto k", "PSIS elpd", "mixture elpd", "MCSE", "R-hat", "ESS", "used"), rows,
+                        "loo-mixture")]
 
 
 def _thresholds(th: Thresholds) -> list[str]:

@@ -70,7 +70,7 @@ def _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend, 
 
 @app.command()
 def fit(ctx: typer.Context, model: ModelOpt = None, priors: PriorsOpt = "baseline", data_dir: DataDirOpt = None,
-        end: EndOpt = None, seed: SeedOpt = 20261123, chains: ChainsOpt = 4, draws: DrawsOpt = 2000,
+        end: EndOpt = None, seed: SeedOpt = 20261123, chains: ChainsOpt = 4, draws: DrawsOpt = 3000,
         tune: TuneOpt = 1000, backend: BackendOpt = "nutpie", mass_matrix: MassOpt = "low_rank",
         init: InitOpt = "map") -> None:
     """Fit the model to the data with NUTS and write runs/<run_id>/ (prints the run id)."""
@@ -133,7 +133,7 @@ def report(ctx: typer.Context, run_ref: RunArg = "latest", data_dir: DataDirOpt 
 
 @app.command()
 def run(ctx: typer.Context, model: ModelOpt = None, priors: PriorsOpt = "baseline", data_dir: DataDirOpt = None,
-        end: EndOpt = None, seed: SeedOpt = 20261123, chains: ChainsOpt = 4, draws: DrawsOpt = 2000,
+        end: EndOpt = None, seed: SeedOpt = 20261123, chains: ChainsOpt = 4, draws: DrawsOpt = 3000,
         tune: TuneOpt = 1000, backend: BackendOpt = "nutpie", mass_matrix: MassOpt = "low_rank",
         init: InitOpt = "map", horizon: HorizonOpt = 24, paths: PathsOpt = 100, max_draws: MaxDrawsOpt = 500) -> None:
     """The main job end to end: data panel, fit, diagnostics verdict, forecast, report. Exit

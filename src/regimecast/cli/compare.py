@@ -17,7 +17,7 @@ def compare(ctx: typer.Context,
             data_dir: DataDirOpt = None, end: EndOpt = None,
             seed: Annotated[int, typer.Option("--seed")] = 20261123,
             chains: Annotated[int, typer.Option("--chains")] = 4,
-            draws: Annotated[int, typer.Option("--draws")] = 2000,
+            draws: Annotated[int, typer.Option("--draws")] = 3000,
             tune: Annotated[int, typer.Option("--tune")] = 1000,
             lfo_months: Annotated[int, typer.Option("--lfo-months", help="Months scored one step ahead (LFO).")] = 36,
             ) -> None:

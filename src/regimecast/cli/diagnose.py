@@ -18,17 +18,25 @@ def diagnose(ctx: typer.Context,
              seed: Annotated[int, typer.Option("--seed", help="Seed of the replicated samples "
                                                "(posterior predictive checks).")] = 20261123,
              ppc_draws: Annotated[int, typer.Option("--ppc-draws", help="Posterior draws replicated "
-                                                    "(evenly thinned).")] = 100,
-             ppc_paths: Annotated[int, typer.Option("--ppc-paths", help="Replicated samples per draw.")] = 4,
+                                                    "(evenly thinned).")] = 500,
+             ppc_paths: Annotated[int, typer.Option("--ppc-paths", help="Replicated samples per draw.")] = 10,
              pit_draws: Annotated[int, typer.Option("--pit-draws", help="Posterior draws for LOO-PIT.")] = 1000,
+             mixture: Annotated[bool, typer.Option("--mixture/--no-mixture", help="Where some month's Pareto k "
+                                                   "is above the warn level, sample the mixture of leave-one-out "
+                                                   "posteriors to estimate its elpd.")] = True,
+             mixture_chains: Annotated[int, typer.Option("--mixture-chains")] = 2,
+             mixture_draws: Annotated[int, typer.Option("--mixture-draws")] = 1000,
+             mixture_tune: Annotated[int, typer.Option("--mixture-tune")] = 500,
              data_dir: DataDirOpt = None) -> None:
     """Review a fitted run: convergence, sampler, prior contraction, posterior predictive checks,
-    LOO-PIT. Prints the verdict pass / warn / fail with reasons; exit code 0 / 1 / 2."""
+    LOO-PIT, mixture-sampled LOO where PSIS is unreliable. Prints the verdict pass / warn / fail with reasons; exit code 0 / 1 / 2."""
     from regimecast.diagnose import diagnose as run_diagnose
     from regimecast.review import DiagnoseSettings
 
     try:
-        settings = DiagnoseSettings(seed=seed, ppc_draws=ppc_draws, ppc_paths=ppc_paths, pit_draws=pit_draws)
+        settings = DiagnoseSettings(seed=seed, ppc_draws=ppc_draws, ppc_paths=ppc_paths, pit_draws=pit_draws,
+                                    mixture=mixture, mixture_chains=mixture_chains, mixture_draws=mixture_draws,
+                                    mixture_tune=mixture_tune)
         res = run_diagnose(workspace(ctx), run_ref, settings, data_dir=data_dir,
                            progress=lambda msg: typer.echo(f"  ... {msg}", err=True))
     except (RegimecastError, ValueError) as e:
