@@ -348,16 +348,31 @@ def potential(draw: dict, st: Structure, data: Inputs, *panels: Inputs) -> jnp.n
     return sum(log_marginal(params, d, st.family) for d in (data, *panels)) + corr_log_prior(draw, st)
 
 
+def month_left_out(params: Params, data: Inputs, family: str):
+    """``(log_marginal, log_density (T,), state (T, P, O))`` of one draw: the log likelihood and
+    :func:`leave_one_out` of every month, from one forward pass."""
+    ptrans = transitions(params, data.covariates)
+    ll = loglik_matrix(params, data, family)
+    lm, _, _, pred = forward(params, ptrans, ll)
+    return (lm, *leave_one_out(params, ptrans, ll, pred))
+
+
+def map_draws(fn, draws: dict, chunk: int):
+    """``fn`` (one draw -> pytree of arrays) vmapped over the leading draw axis of ``draws``,
+    ``chunk`` draws per compiled call (bounds memory); the outputs concatenated as NumPy."""
+    f = jax.jit(jax.vmap(fn))
+    S = len(next(iter(draws.values())))
+    parts = [f({k: v[a:a + chunk] for k, v in draws.items()}) for a in range(0, S, chunk)]
+    return jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]), parts[0], *parts[1:])
+
+
 def loo_mixture_potential(draw: dict, st: Structure, data: Inputs) -> jnp.ndarray:
     """:func:`potential` plus ``log sum_t 1 / p(y_t | y_-t, theta)``: with the prior terms, the
     log density (up to a constant) of the mixture of every month's leave-one-out posterior,
     p(theta | y) sum_t 1 / p(y_t | y_-t, theta) (Silva and Zanella 2023, "Robust leave-one-out
     cross-validation for high-dimensional Bayesian models", JASA 119(547))."""
-    params = assemble(draw, st)
-    ptrans = transitions(params, data.covariates)
-    ll = loglik_matrix(params, data, st.family)
-    lm, _, _, pred = forward(params, ptrans, ll)
-    return lm + logsumexp(-leave_one_out(params, ptrans, ll, pred)[0]) + corr_log_prior(draw, st)
+    lm, loo, _ = month_left_out(assemble(draw, st), data, st.family)
+    return lm + logsumexp(-loo) + corr_log_prior(draw, st)
 
 
 def last_filtered(params: Params, data: Inputs, family: str) -> jnp.ndarray:

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import arviz as az
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -32,9 +32,11 @@ from jax.scipy.special import betainc
 from jax.scipy.stats import norm
 from scipy import stats
 
-from regimecast.kernels import (Inputs, Params, Structure, assemble, forward, leave_one_out, loglik_matrix,
-                                transitions)
+from regimecast.kernels import Inputs, Params, Structure, assemble, map_draws, month_left_out
 from regimecast.posterior import LOO_VAR
+
+if TYPE_CHECKING:                      # robust_loo imports this module
+    from regimecast.robust_loo import MixtureLoo
 
 CHUNK = 100   # posterior draws per vmapped call: bounds memory at CHUNK x (T, P, O, D) floats
 
@@ -56,7 +58,7 @@ class LooPit:
     ks_pvalue: pd.Series
     n_draws: int
     elpd_pointwise: pd.Series | None = None
-    mixture: object | None = None
+    mixture: MixtureLoo | None = None
     exact: pd.Series | None = None
 
 
@@ -78,10 +80,7 @@ def marginal_scale(params: Params, meas_sd: np.ndarray | None) -> jnp.ndarray:
 def loo_pit_draw(params: Params, data: Inputs, family: str) -> jnp.ndarray:
     """(T, D) PIT of every observation under its predictive distribution given every other
     month, for one draw; NaN where the observation (or an AR series' lag) is missing."""
-    ptrans = transitions(params, data.covariates)
-    ll = loglik_matrix(params, data, family)
-    _, _, _, pred = forward(params, ptrans, ll)
-    _, state = leave_one_out(params, ptrans, ll, pred)                                   # (T, P, O)
+    _, _, state = month_left_out(params, data, family)                                   # (T, P, O)
     mean = (params.mean[None, :, None, :] + params.shift[None, None, :, :]
             + (params.ar_coef * data.ar_lag)[:, None, None, :])                        # (T, P, O, D)
     z = (data.y[:, None, None, :] - mean) / marginal_scale(params, data.meas_sd)[None]
@@ -91,10 +90,7 @@ def loo_pit_draw(params: Params, data: Inputs, family: str) -> jnp.ndarray:
 
 def pit_draws(draws: dict[str, np.ndarray], st: Structure, data: Inputs) -> np.ndarray:
     """(S, T, D) leave-one-out PITs for each of the S draws (chunks of CHUNK)."""
-    fn = jax.jit(jax.vmap(lambda d: loo_pit_draw(assemble(d, st), data, st.family)))
-    S = len(next(iter(draws.values())))
-    return np.concatenate([np.asarray(fn({k: v[a:a + CHUNK] for k, v in draws.items()}))
-                           for a in range(0, S, CHUNK)])
+    return map_draws(lambda d: loo_pit_draw(assemble(d, st), data, st.family), draws, CHUNK)
 
 
 def loo_pit(idata: az.InferenceData, pits: np.ndarray, flat_idx: np.ndarray, series: list[str]) -> LooPit:

@@ -5,13 +5,13 @@ densities, and the filtered and smoothed probabilities of every factor's states.
 from __future__ import annotations
 
 import arviz as az
-import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
 from regimecast.config import ModelConfig
-from regimecast.kernels import Inputs, Structure, assemble, corr_cholesky, other_combinations, state_probabilities
+from regimecast.kernels import (Inputs, Structure, assemble, corr_cholesky, map_draws, other_combinations,
+                                state_probabilities)
 
 # Variables of the ``log_likelihood`` group, per month: ``y`` log p(y_t | every other month,
 # theta), the term of exact PSIS-LOO (ArviZ ``loo`` reads it); ``y_one_step`` log p(y_t | the
@@ -25,8 +25,8 @@ def _per_draw(draw: dict, st: Structure, data: Inputs, onehots: dict[str, np.nda
     p = assemble(draw, st)
     terms = state_probabilities(p, data, st.family)
     filt, smooth = terms.filtered, terms.smoothed
-    out = {"log_predictive": terms.one_step, "log_loo": terms.loo, "mean": p.mean, "sd": jnp.exp(st.loc["log_sd"] + st.scale["log_sd"] * draw["log_sd_z"]),
-           "nu": p.nu, "switch_logit": p.switch}
+    out = {"log_predictive": terms.one_step, "log_loo": terms.loo, "mean": p.mean,
+           "sd": jnp.exp(st.loc["log_sd"] + st.scale["log_sd"] * draw["log_sd_z"]), "nu": p.nu, "switch_logit": p.switch}
     L = corr_cholesky(draw)
     out["correlation"] = L @ jnp.swapaxes(L, -1, -2)
     for name in ("covariate_effect", "factor_effect", "mean_effect", "log_scale"):
@@ -50,10 +50,8 @@ def add_posterior_quantities(idata: az.InferenceData, config: ModelConfig, st: S
     onehots = {st.policy: ("policy", None)}
     for i, (f, n) in enumerate(zip(st.others, st.other_sizes)):
         onehots[f] = ("other", np.eye(n)[combos[:, i]])
-    fn = jax.jit(jax.vmap(lambda d: _per_draw(d, st, data, onehots)))
-    chunks = [fn({k: v[i:i + CHUNK] for k, v in flat.items()}) for i in range(0, n_chain * n_draw, CHUNK)]
-    res = {k: np.concatenate([np.asarray(c[k]) for c in chunks]).reshape((n_chain, n_draw) + chunks[0][k].shape[1:])
-           for k in chunks[0]}
+    res = {k: v.reshape((n_chain, n_draw) + v.shape[1:])
+           for k, v in map_draws(lambda d: _per_draw(d, st, data, onehots), flat, CHUNK).items()}
     P, Pf = st.policy, f"{st.policy}_from"
     coords = {"chain": post["chain"].values, "draw": post["draw"].values, "date": dates,
               "series": list(config.observed), "series_": list(config.observed), Pf: list(st.policy_states)}
@@ -62,8 +60,8 @@ def add_posterior_quantities(idata: az.InferenceData, config: ModelConfig, st: S
     for d in ("covariate", "factor_state", "effect", "effect_state", "scale_state"):
         if d in post.coords:
             coords[d] = post[d].values
-    dims = {"log_predictive": ("date",), "log_loo": ("date",), "mean": (P, "series"), "sd": (P, "series"), "nu": (),
-            "switch_logit": (Pf, P), "correlation": (P, "series", "series_"),
+    dims = {"log_predictive": ("date",), "log_loo": ("date",), "mean": (P, "series"), "sd": (P, "series"),
+            "nu": (), "switch_logit": (Pf, P), "correlation": (P, "series", "series_"),
             "covariate_effect": (P, "covariate"), "factor_effect": ("factor_state", "effect", P),
             "mean_effect": ("effect_state", "series"), "log_scale": ("scale_state", "series")}
     for f in config.factors:

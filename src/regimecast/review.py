@@ -364,12 +364,11 @@ def robust_loo_review(review: Review, run, rm, settings: DiagnoseSettings, th: T
     some month's Pareto k exceeds ``th``'s warn level: the run's sampler settings but
     ``mixture_chains`` x ``mixture_draws`` after ``mixture_tune``, warm-started, seed
     ``settings.seed``."""
-    if review.loo is None or not settings.mixture or th.warn is None or \
-            not (review.loo.pareto_k > th.warn.pareto_k).any():
+    n_high = 0 if review.loo is None or th.warn is None else int((review.loo.pareto_k > th.warn.pareto_k).sum())
+    if not (settings.mixture and n_high):
         return review
     if progress:
-        progress("leave-one-out mixture sampling (months with Pareto k > "
-                 f"{th.warn.pareto_k}: {int((review.loo.pareto_k > th.warn.pareto_k).sum())})")
+        progress(f"leave-one-out mixture sampling (months with Pareto k > {th.warn.pareto_k}: {n_high})")
     sampler = SamplerSettings(**(run.manifest["sampler"] | {
         "seed": settings.seed, "chains": settings.mixture_chains, "draws": settings.mixture_draws,
         "tune": settings.mixture_tune, "init": "warm"}))

@@ -24,14 +24,14 @@ import time
 from dataclasses import dataclass, replace
 
 import arviz as az
-import jax
 import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy.special import logsumexp
 
 from regimecast.fit import SamplerSettings, free_names, sample
-from regimecast.kernels import Inputs, Structure, assemble, forward, leave_one_out, loglik_matrix, transitions
+from regimecast.forecast import posterior_draws
+from regimecast.kernels import Inputs, Structure, assemble, map_draws, month_left_out
 from regimecast.loo_pit import LooPit
 from regimecast.model import build_model, inputs, structure
 from regimecast.update import warm_start
@@ -76,15 +76,7 @@ def mixture_elpd(loo_terms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def loo_terms(draws: dict[str, np.ndarray], st: Structure, data: Inputs) -> np.ndarray:
     """(S, T) log p(y_t | y_-t, theta_s) for the S draws (free variables, leading draw axis)."""
-    def one(d):
-        p = assemble(d, st)
-        ptrans = transitions(p, data.covariates)
-        ll = loglik_matrix(p, data, st.family)
-        return leave_one_out(p, ptrans, ll, forward(p, ptrans, ll)[3])[0]
-
-    fn = jax.jit(jax.vmap(one))
-    S = len(next(iter(draws.values())))
-    return np.concatenate([np.asarray(fn({k: v[a:a + CHUNK] for k, v in draws.items()})) for a in range(0, S, CHUNK)])
+    return map_draws(lambda d: month_left_out(assemble(d, st), data, st.family)[1], draws, CHUNK)
 
 
 def sample_mixture(rm, idata: az.InferenceData, settings: SamplerSettings) -> MixtureLoo:
@@ -96,9 +88,8 @@ def sample_mixture(rm, idata: az.InferenceData, settings: SamplerSettings) -> Mi
     names = free_names(model)
     start, _ = warm_start(idata, names)
     post, _, _ = sample(model, settings, progressbar=False, start=start)
-    p = post.posterior
-    C, S = p.sizes["chain"], p.sizes["draw"]
-    flat = {k: p[k].values.reshape((C * S,) + p[k].shape[2:]) for k in names}
+    C, S = post.posterior.sizes["chain"], post.posterior.sizes["draw"]
+    flat, _ = posterior_draws(post.posterior, names, C * S)                       # every draw, chain-major
     elpd, mcse, rhat, ess = mixture_elpd(loo_terms(flat, st, inputs(rm.design)).reshape(C, S, -1))
     div = int(post.sample_stats["diverging"].values.sum()) if "diverging" in post.sample_stats else 0
     rh = float(az.summary(post, var_names=names, kind="diagnostics", round_to="none")["r_hat"].max())

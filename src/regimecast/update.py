@@ -16,15 +16,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from regimecast.data.panel import Panel
 from regimecast.errors import RunError
-from regimecast.kernels import Inputs, Structure, assemble, forward, loglik_matrix, transitions
+from regimecast.kernels import Inputs, Structure, assemble, forward, loglik_matrix, map_draws, transitions
 
 FILTER_CHUNK = 100   # posterior draws per vmapped filter call
 
@@ -95,10 +93,7 @@ def filter_steps(draws: dict[str, np.ndarray], st: Structure, data: Inputs) -> d
         _, logp, filt, pred = forward(p, transitions(p, data.covariates), loglik_matrix(p, data, st.family))
         return logp, pred.sum(axis=2), filt.sum(axis=2)
 
-    fn = jax.jit(jax.vmap(one))
-    S = next(iter(draws.values())).shape[0]
-    parts = [fn({k: jnp.asarray(v[i:i + FILTER_CHUNK]) for k, v in draws.items()}) for i in range(0, S, FILTER_CHUNK)]
-    lpd, pred, filt = (np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(3))
+    lpd, pred, filt = map_draws(one, draws, FILTER_CHUNK)
     return {"log_predictive": lpd, "predicted": pred, "filtered": filt}
 
 

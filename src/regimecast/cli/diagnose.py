@@ -29,7 +29,8 @@ def diagnose(ctx: typer.Context,
              mixture_tune: Annotated[int, typer.Option("--mixture-tune")] = 500,
              data_dir: DataDirOpt = None) -> None:
     """Review a fitted run: convergence, sampler, prior contraction, posterior predictive checks,
-    LOO-PIT, mixture-sampled LOO where PSIS is unreliable. Prints the verdict pass / warn / fail with reasons; exit code 0 / 1 / 2."""
+    LOO-PIT, mixture-sampled LOO where PSIS is unreliable. Prints the verdict pass / warn / fail
+    with reasons; exit code 0 / 1 / 2."""
     from regimecast.diagnose import diagnose as run_diagnose
     from regimecast.review import DiagnoseSettings
 
