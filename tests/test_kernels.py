@@ -97,14 +97,16 @@ def test_emission_matches_scipy_including_missing_columns(family):
                     assert got[t, pp, o] == pytest.approx(dist.logpdf(y[t, cols]), rel=1e-10)
 
 
-def test_model_potential_gradients_are_finite_at_extremes(model_bundle):
+@pytest.mark.parametrize("mode", ["JAX", "NUMBA"])
+def test_model_potential_gradients_are_finite_at_extremes(model_bundle, mode):
     """The PyMC model's logp gradient is finite at the initial point and far out in the
-    tails (very negative switch logits, tiny sds, near-degenerate correlations)."""
+    tails (very negative switch logits, tiny sds, near-degenerate correlations), through the
+    JAX kernels and through the numba kernel the sampler uses."""
     model = model_bundle.model
-    dlogp = model.compile_dlogp(mode="JAX")
-    logp = model.compile_logp(mode="JAX")
+    f = model.compile_fn([model.logp(), model.dlogp()], mode=mode)
     point = model.initial_point()
-    assert np.isfinite(logp(point)) and np.all(np.isfinite(dlogp(point)))
+    lp, g = f(point)
+    assert np.isfinite(lp) and np.all(np.isfinite(g))
     extreme = dict(point)
     extreme["switch_z"] = np.full_like(point["switch_z"], -8.0)
     extreme["log_sd_z"] = np.full_like(point["log_sd_z"], -5.0)
@@ -112,7 +114,7 @@ def test_model_potential_gradients_are_finite_at_extremes(model_bundle):
     for k in extreme:
         if k.endswith("_simplex__"):
             extreme[k] = np.full_like(point[k], -15.0)
-    assert np.all(np.isfinite(dlogp(extreme)))
+    assert np.all(np.isfinite(f(extreme)[1]))
 
 
 def test_model_with_a_second_panel_adds_its_exact_log_marginal(model_bundle):

@@ -154,6 +154,9 @@ def update(ws: Workspace, run_ref: str | Path, *, data_dir: str | Path | None = 
     if revisions and not accept_revisions:
         raise upd.revision_error(revisions, ddir, parent.run_id)
 
+    # the parent's forecast settings; a parent never forecast: the defaults with the parent's seed
+    # (settled before the refit, so that nothing fails after it)
+    fs = forecast_settings or ForecastSettings(**({"seed": m["sampler"]["seed"]} | m.get("forecast", {}).get("settings", {})))
     rm = RegimeModel(config, priors, panel)
     names = free_names(rm.model)
     start, source = upd.warm_start(parent.idata, names)
@@ -164,7 +167,6 @@ def update(ws: Workspace, run_ref: str | Path, *, data_dir: str | Path | None = 
                         "accepted_revisions": bool(revisions)}}
     child_path = rm.save(ws.runs, result, ddir, extra)
 
-    fs = forecast_settings or ForecastSettings(**m.get("forecast", {}).get("settings", {}))
     scen = load_scenarios(_scenario_file(ws, None), series=config.observed,
                           factors={f.name: f.states for f in config.factors})
     # the parent's forecast from the same files cut at its last month (its own files may have

@@ -1,4 +1,5 @@
-"""Sampling: NUTS through a JAX backend (NumPyro, default) or nutpie (JAX backend)."""
+"""Sampling: NUTS through nutpie (default; the model's log density compiled with numba) or
+NumPyro (JAX)."""
 
 from __future__ import annotations
 
@@ -90,7 +91,11 @@ def sample(model: pm.Model, settings: SamplerSettings, *, progressbar: bool = Tr
         import nutpie
 
         kw = {} if start is None else {"initial_points": start, "jitter_rvs": set()}
-        compiled = nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax", **kw)
+        if nutpie_backend(model) == "jax":
+            kw |= {"backend": "jax", "gradient_backend": "jax"}
+        else:
+            kw |= {"backend": "numba"}
+        compiled = nutpie.compile_pymc_model(model, **kw)
         idata = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
                               seed=settings.seed, target_accept=settings.target_accept,
                               progress_bar=progressbar, save_warmup=False,
@@ -98,12 +103,24 @@ def sample(model: pm.Model, settings: SamplerSettings, *, progressbar: bool = Tr
     return idata, time.perf_counter() - t0, init_report
 
 
+def nutpie_backend(model: pm.Model) -> str:
+    """"jax" where the log density holds a ``wrap_jax`` term (the leave-one-out mixture
+    target), else "numba": the likelihood's :class:`regimecast.potential_op.PotentialOp` and
+    PyMC's priors compile to one numba function, with no Python or XLA in the sampler's loop."""
+    from pytensor.graph.traversal import ancestors
+    from pytensor.link.jax.ops import JAXOp
+
+    return "jax" if any(v.owner is not None and isinstance(v.owner.op, JAXOp) for v in ancestors(model.potentials)) \
+        else "numba"
+
+
 def tempered_logp(model: pm.Model):
     """``f(x, weight) -> (log density, gradient)`` on the sampler's flat unconstrained vector
     ``x`` (PyMC's raveling of the value variables, Jacobian included), with the likelihood
     terms (observed variables and potentials) multiplied by ``weight``, and PyMC's initial
-    point raveled (``RaveledVars``: ``.data``, shape (n_free,), and its layout). JAX-compiled
-    once; ``weight`` is a shared variable, so changing it does not recompile."""
+    point raveled (``RaveledVars``: ``.data``, shape (n_free,), and its layout). Compiled once
+    (numba, or JAX for a ``wrap_jax`` target); ``weight`` is a shared variable, so changing it
+    does not recompile."""
     import pytensor
     import pytensor.tensor as pt
     from pymc.blocking import DictToArrayBijection
@@ -117,7 +134,7 @@ def tempered_logp(model: pm.Model):
         total = total + weight * model.logp(vars=lik_terms)
     grad = pt.concatenate([pt.flatten(g) for g in pytensor.grad(total, model.value_vars)])
     [total_x, grad_x], flat = join_nonshared_inputs(ip, [total, grad], model.value_vars)
-    compiled = pytensor.function([flat], [total_x, grad_x], mode="JAX")
+    compiled = pytensor.function([flat], [total_x, grad_x], mode="JAX" if nutpie_backend(model) == "jax" else "NUMBA")
     x0 = DictToArrayBijection.map(ip)
 
     def f(x: np.ndarray, w: float) -> tuple[float, np.ndarray]:

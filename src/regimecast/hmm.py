@@ -1,6 +1,6 @@
 """Exact forward filter and backward smoother for a discrete hidden Markov model (NumPy).
 
-Conventions (shared with :mod:`regimecast.hmm_pytensor`):
+Conventions (shared with :mod:`regimecast.kernels` and :mod:`regimecast.likelihood`):
 
 * ``K`` hidden states, ``T`` observations ``y_0 .. y_{T-1}``.
 * ``initial_probs`` (K,) is the distribution of the state *before* the first

@@ -1,8 +1,10 @@
 """Pure JAX kernels of the regime-switching model: parameter assembly, transition
 probabilities, emission densities, and the factored forward filter / smoother.
 
-Shared by the likelihood (wrapped into the PyMC graph), the posterior state probabilities
-and the simulator. No state, no randomness here.
+Shared by the posterior state probabilities, the leave-one-out terms and the simulator;
+:func:`potential` defines the fit's log density, which :mod:`regimecast.likelihood` computes
+with its gradient in numba for the sampler (tested equal), and which the JAX backend of
+:class:`regimecast.potential_op.PotentialOp` evaluates directly. No state, no randomness here.
 
 Shapes: T months, P policy states, O combinations of the other factors' states (joint
 state k = p * O + o), D observed series, C transition covariates.

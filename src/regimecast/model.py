@@ -13,14 +13,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import hashlib
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
 from pytensor import wrap_jax
 
 from regimecast.config import ModelConfig
 from regimecast.design import Design
 from regimecast.kernels import Inputs, Structure, loo_mixture_potential, other_combinations, potential
+from regimecast.likelihood import offsets, panel_args, static_args
+from regimecast.potential_op import PotentialOp
 from regimecast.priors import PriorSet
 
 NU_MIN = 2.0  # Student-t degrees of freedom are 2 + Gamma(...): finite variance needs nu > 2
@@ -134,8 +140,11 @@ def variable_spec(config: ModelConfig, priors: PriorSet, st: Structure) -> dict[
     return out
 
 
+LIKELIHOODS = ("numba", "jax")
+
+
 def build_model(config: ModelConfig, priors: PriorSet, design: Design, panels: Sequence[Design] = (),
-                loo_mixture: bool = False) -> pm.Model:
+                loo_mixture: bool = False, likelihood: str = "numba") -> pm.Model:
     """The PyMC model: free variables of :func:`variable_spec` (named as in
     :func:`regimecast.kernels.assemble`) and one potential ``hmm_loglik``: the exact log
     marginal likelihood plus the LKJ prior of the correlations.
@@ -145,17 +154,28 @@ def build_model(config: ModelConfig, priors: PriorSet, design: Design, panels: S
     posterior-SBC recovery check fits the real panel and a panel simulated from one of its
     posterior draws this way (``benchmarks/recovery.py --truth posterior``).
 
+    The potential is one :class:`regimecast.potential_op.PotentialOp` over the flat vector of
+    the free variables: value and gradient from the numba kernel (nutpie's numba backend,
+    PyTensor's NUMBA and C modes) or from the JAX kernels (NumPyro, ``mode="JAX"``).
+    ``likelihood="jax"`` builds the potential as before that kernel existed, the JAX potential
+    through ``wrap_jax`` (XLA's gradient; sampled with nutpie's JAX backend): the baseline of
+    ``benchmarks/fit_time.py``.
+
     ``loo_mixture``: the target is instead the mixture of every month's leave-one-out
     posterior (:func:`regimecast.kernels.loo_mixture_potential`; one panel only), sampled by
-    ``regimecast diagnose`` where PSIS-LOO is unreliable (:mod:`regimecast.robust_loo`)."""
+    ``regimecast diagnose`` where PSIS-LOO is unreliable (:mod:`regimecast.robust_loo`), through
+    ``wrap_jax`` (JAX gradient; sampled with nutpie's JAX backend)."""
     if loo_mixture and panels:
         raise ValueError("the leave-one-out mixture target takes one panel")
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood {likelihood!r}: must be one of {', '.join(LIKELIHOODS)}")
     jax.config.update("jax_enable_x64", True)  # the likelihood needs float64 (sums of ~300 log densities)
     st = structure(config, priors)
+    spec = variable_spec(config, priors, st)
     data = (inputs(design), *(inputs(d) for d in panels))
     with pm.Model(coords=coords(config, design, priors)) as model:
         draw = {}
-        for name, v in variable_spec(config, priors, st).items():
+        for name, v in spec.items():
             kw = dict(dims=v.dims, shape=v.shape)
             if v.kind == "dirichlet":
                 draw[name] = pm.Dirichlet(name, a=v.params[0], **kw)
@@ -167,7 +187,29 @@ def build_model(config: ModelConfig, priors: PriorSet, design: Design, panels: S
                 draw[name] = pm.Gamma(name, alpha=v.params[0], beta=v.params[1], **kw)
             else:  # lkj: unconstrained; its LKJ prior and Jacobian are in the potential
                 draw[name] = pm.Flat(name, **kw)
-        target = (lambda d: loo_mixture_potential(d, st, data[0])) if loo_mixture else \
-            (lambda d: potential(d, st, *data))
-        pm.Potential("hmm_loglik", wrap_jax(target)(draw))
+        if loo_mixture:
+            pm.Potential("hmm_loglik", wrap_jax(lambda d: loo_mixture_potential(d, st, data[0]))(draw))
+        elif likelihood == "jax":
+            pm.Potential("hmm_loglik", wrap_jax(lambda d: potential(d, st, *data))(draw))
+        else:
+            theta = pt.concatenate([pt.flatten(draw[name]) for name in spec])
+            pm.Potential("hmm_loglik", potential_term(theta, st, spec, data))
     return model
+
+
+def potential_term(theta, st: Structure, spec: dict, data: Sequence[Inputs]):
+    """The potential of ``data`` (panels) at the flat vector ``theta`` of the variables of
+    ``spec``: a :class:`~regimecast.potential_op.PotentialOp`, carrying the JAX kernels' value
+    and gradient for the JAX backend and keyed by the content of the kernel's arrays (ops of
+    different models or panels never compare equal)."""
+    where = offsets(spec)
+
+    def value(flat):
+        draw = {k: jnp.reshape(flat[a:a + n], spec[k].shape) for k, (a, n) in where.items()}
+        return potential(draw, st, *data)
+
+    args = (*static_args(st, spec), *panel_args(data))
+    h = hashlib.sha256()
+    for arr in args:
+        h.update(np.ascontiguousarray(arr).tobytes() + str(arr.shape).encode())
+    return PotentialOp(h.hexdigest()[:32], jax.value_and_grad(value))(theta, *args)[0]

@@ -1,0 +1,29 @@
+"""The fit's log density and its exact gradient in one compiled pass (numba).
+
+:func:`regimecast.kernels.potential` (JAX) defines what the sampler's potential is: the exact
+log marginal likelihood of every panel plus the LKJ prior of the correlations. Its XLA
+gradient costs milliseconds, nearly all of it per-operation overhead of small ops inside
+``scan`` on CPU (jax-ml/jax issues 40150, 36799). This module computes the same number and
+its gradient with respect to the sampler's variables in one numba function:
+
+* forward filter over the factored joint state (policy x other factors), scaled;
+* backward pass of scaled messages: the gradient of the log marginal with respect to the
+  log emission densities is the smoothed marginal, with respect to each transition the
+  two-slice marginal over it (the Fisher identity), so no tape is kept;
+* emission gradients through the covariance, d log t / d Sigma = -Sigma^-1 / 2 +
+  w Sigma^-1 r r' Sigma^-1 / 2 with w = (nu + n) / (nu + maha), accumulated per state and
+  carried once to the Cholesky factors and scales (no differentiation of a Cholesky);
+* the softmax of the policy transition logits, the parameter assembly of
+  :func:`regimecast.kernels.assemble` and NumPyro's ``CorrCholeskyTransform`` with its
+  log-Jacobian and the LKJ density, each with its reverse pass written out.
+
+Equal to the JAX potential and its ``jax.grad`` to rounding (``tests/test_likelihood.py``).
+Shapes as in :mod:`regimecast.kernels`: T months, P policy states, O combinations of the
+other factors, D series, C covariates; ``theta`` is the flat vector of the sampler's variables
+(constrained scale, in :func:`regimecast.model.variable_spec` order).
+"""
+
+from regimecast.likelihood.args import PanelArgs, StaticArgs, offsets, panel_args, static_args, theta_of
+from regimecast.likelihood.potential import potential_and_grad
+
+__all__ = ["PanelArgs", "StaticArgs", "offsets", "panel_args", "potential_and_grad", "static_args", "theta_of"]
