@@ -10,10 +10,9 @@ The discrete states are marginalised exactly by :func:`regimecast.kernels.forwar
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import hashlib
 
 import jax
 import jax.numpy as jnp
