@@ -223,24 +223,11 @@ def backward(init, q, es, trow, tcol, tdiag, cov, start, alpha, bq, cs, em):
     ge = np.zeros((P, N))
     u = np.zeros(N)
     for p2 in range(P):
-        for n in range(N):
-            u[n] = 0.0
-        for p in range(P):
-            e = es[p, p2]
-            ap = a_t[p]
-            for n in range(N):
-                u[n] += e * ap[n]
-        gep, crp = ge[p2], cr_t[p2]
+        gep, crp, clp = ge[p2], cr_t[p2], cl_t[p2]
+        _combine(es[:, p2], a_t, u)                 # (es' a)[p2] for every (t, o2)
         for n in range(N):
             gep[n] = crp[n] * u[n]
-        for n in range(N):
-            u[n] = 0.0
-        for p in range(P):
-            e = es[p, p2]
-            ahp = ah_t[p]
-            for n in range(N):
-                u[n] += e * ahp[n]
-        clp = cl_t[p2]
+        _combine(es[:, p2], ah_t, u)                # (es' (a h))[p2]
         for n in range(N):
             gep[n] -= clp[n] * u[n]
     g_enter = np.zeros((O, P))
@@ -259,3 +246,15 @@ def backward(init, q, es, trow, tcol, tdiag, cov, start, alpha, bq, cs, em):
         for p2 in range(P):
             g_switch[p, p2] = es[p, p2] * (xs[p, p2] - ys[p, p2])
     return gamma, g_init, g_q, g_switch, g_stay, g_enter, g_beta
+
+
+@numba.njit(cache=True, fastmath=FAST)
+def _combine(w, X, out):
+    """``out = w @ X``: ``w`` (P,), ``X`` (P, N), ``out`` (N,), the long axis innermost."""
+    for n in range(out.shape[0]):
+        out[n] = 0.0
+    for p in range(w.shape[0]):
+        e = w[p]
+        xp = X[p]
+        for n in range(out.shape[0]):
+            out[n] += e * xp[n]

@@ -15,6 +15,39 @@ from regimecast.likelihood.messages import backward, forward, transitions
 
 
 @numba.njit(cache=True)
+def _per_combination(theta, loc, scale, a0, ind, D):
+    """``ind @ (loc + scale * z)`` (O, D): a per-factor-state block of ``theta`` at offset ``a0``
+    ((F, D), row-major; absent if a0 < 0: zeros) summed over the factor states of each
+    combination (``ind`` (O, F) 0/1), as the mean shifts and log scales of
+    :func:`regimecast.kernels.assemble`."""
+    O = ind.shape[0]
+    out = np.zeros((O, D))
+    if a0 < 0:
+        return out
+    for f in range(ind.shape[1]):
+        for d in range(D):
+            i = a0 + f * D + d
+            g = loc[i] + scale[i] * theta[i]
+            for o in range(O):
+                out[o, d] += ind[o, f] * g
+    return out
+
+
+@numba.njit(cache=True)
+def _per_combination_grad(g_out, scale, a0, ind, grad):
+    """Reverse pass of :func:`_per_combination`: ``scale * ind' g_out`` into ``grad`` at ``a0``."""
+    if a0 < 0:
+        return
+    O, D = g_out.shape
+    for f in range(ind.shape[1]):
+        for d in range(D):
+            v = 0.0
+            for o in range(O):
+                v += ind[o, f] * g_out[o, d]
+            grad[a0 + f * D + d] = scale[a0 + f * D + d] * v
+
+
+@numba.njit(cache=True)
 def assemble(theta, sa):
     """Natural parameters of :func:`regimecast.kernels.assemble` from ``theta``:
     ``(init (P, O), init_other (O,), q (O, O), switch (P, P), beta (P, C), stay (O, P),
@@ -65,24 +98,8 @@ def assemble(theta, sa):
         for d in range(D):
             i = a0 + p * D + d
             mean[p, d] = loc[i] + scale[i] * theta[i]
-    shift = np.zeros((O, D))
-    a0 = table[4, 0]
-    if a0 >= 0:
-        for f in range(effect_ind.shape[1]):
-            for d in range(D):
-                i = a0 + f * D + d
-                g = loc[i] + scale[i] * theta[i]
-                for o in range(O):
-                    shift[o, d] += effect_ind[o, f] * g
-    log_scale = np.zeros((O, D))
-    a0 = table[5, 0]
-    if a0 >= 0:
-        for f in range(scale_ind.shape[1]):
-            for d in range(D):
-                i = a0 + f * D + d
-                g = loc[i] + scale[i] * theta[i]
-                for o in range(O):
-                    log_scale[o, d] += scale_ind[o, f] * g
+    shift = _per_combination(theta, loc, scale, table[4, 0], effect_ind, D)
+    log_scale = _per_combination(theta, loc, scale, table[5, 0], scale_ind, D)
     sd = np.empty((P, D))
     a0 = table[6, 0]
     for p in range(P):
@@ -215,22 +232,8 @@ def potential_and_grad(theta, sa, pa):
     for p in range(P):
         for d in range(D):
             grad[a0 + p * D + d] = scale[a0 + p * D + d] * g_mean[p, d]
-    a0 = table[4, 0]
-    if a0 >= 0:
-        for f in range(effect_ind.shape[1]):
-            for d in range(D):
-                v = 0.0
-                for o in range(O):
-                    v += effect_ind[o, f] * g_shift[o, d]
-                grad[a0 + f * D + d] = scale[a0 + f * D + d] * v
-    a0 = table[5, 0]
-    if a0 >= 0:
-        for f in range(scale_ind.shape[1]):
-            for d in range(D):
-                v = 0.0
-                for o in range(O):
-                    v += scale_ind[o, f] * g_log_scale[o, d]
-                grad[a0 + f * D + d] = scale[a0 + f * D + d] * v
+    _per_combination_grad(g_shift, scale, table[4, 0], effect_ind, grad)
+    _per_combination_grad(g_log_scale, scale, table[5, 0], scale_ind, grad)
     a0 = table[7, 0]
     for a in range(ar_index.shape[0]):
         grad[a0 + a] = g_ar[ar_index[a]]
