@@ -36,8 +36,7 @@ from regimecast.likelihood import PanelArgs, StaticArgs, potential_and_grad
 
 # PyTensor keys its numba cache by the Op's class, props and this version only, not by the
 # kernel's code: hash the source so that an edited kernel is never served from a stale cache.
-KERNEL_VERSION = int(hashlib.sha256(b"".join(f.read_bytes() for f in sorted(Path(likelihood.__file__).parent.glob("*.py")))
-                                    + Path(__file__).read_bytes()).hexdigest()[:15], 16)
+KERNEL_VERSION = int(hashlib.sha256(likelihood.SOURCES_DIGEST.encode() + Path(__file__).read_bytes()).hexdigest()[:15], 16)
 N_STATIC, N_PANEL = len(StaticArgs._fields), len(PanelArgs._fields)
 
 

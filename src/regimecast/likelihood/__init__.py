@@ -23,7 +23,40 @@ other factors, D series, C covariates; ``theta`` is the flat vector of the sampl
 (constrained scale, in :func:`regimecast.model.variable_spec` order).
 """
 
-from regimecast.likelihood.args import PanelArgs, StaticArgs, offsets, panel_args, static_args, theta_of
-from regimecast.likelihood.potential import potential_and_grad
+import hashlib
+import os
+from pathlib import Path
 
-__all__ = ["PanelArgs", "StaticArgs", "offsets", "panel_args", "potential_and_grad", "static_args", "theta_of"]
+
+def _sources_digest() -> str:
+    """SHA-256 of this package's sources."""
+    return hashlib.sha256(b"".join(f.read_bytes() for f in sorted(Path(__file__).parent.glob("*.py")))).hexdigest()
+
+
+def _drop_stale_numba_cache(digest: str) -> None:
+    """numba's on-disk cache checks each function's own file only: a cached caller keeps the old
+    code of a callee edited in another module. So the package's cache goes as a whole when any
+    of its sources changed (a stamp of their digest beside it); unwritable caches are left to
+    numba's own fallback."""
+    cache = Path(__file__).parent / "__pycache__"
+    stamp = cache / "numba-sources.sha256"
+    try:
+        if stamp.is_file() and stamp.read_text() == digest:
+            return
+        for f in [*cache.glob("*.nbi"), *cache.glob("*.nbc")]:
+            f.unlink(missing_ok=True)
+        cache.mkdir(exist_ok=True)
+        tmp = cache / f".numba-sources.{os.getpid()}.tmp"
+        tmp.write_text(digest)
+        tmp.replace(stamp)
+    except OSError:
+        pass
+
+
+SOURCES_DIGEST = _sources_digest()
+_drop_stale_numba_cache(SOURCES_DIGEST)
+
+from regimecast.likelihood.args import PanelArgs, StaticArgs, offsets, panel_args, static_args, theta_of  # noqa: E402
+from regimecast.likelihood.potential import potential_and_grad  # noqa: E402
+
+__all__ = ["SOURCES_DIGEST", "PanelArgs", "StaticArgs", "offsets", "panel_args", "potential_and_grad", "static_args", "theta_of"]
