@@ -126,3 +126,15 @@ def test_pull_server_error(ws: Workspace, fred: FakeFred) -> None:
     assert r.exit_code == 1
     assert "FEDFUNDS" in r.stderr and "HTTP 500" in r.stderr and "1 attempt" in r.stderr
     assert not (ws.cache / "FEDFUNDS.csv").exists()
+
+
+@pytest.mark.parametrize("bad", ["../x", "/tmp/regimecast-escape/x", "DGS10\n", "a.b"])
+def test_pull_refuses_a_series_id_that_is_a_path(ws: Workspace, fred: FakeFred, tmp_path: Path,
+                                                 bad: str) -> None:
+    """issue 21 item 4: an id becomes <ID>.csv: a path would write outside the data folder."""
+    r = _run(ws, "pull", "--series", "FEDFUNDS", "--series", bad, "--base-url", fred.url)
+    assert r.exit_code == 1
+    assert repr(bad) in r.stderr and "not a FRED id" in r.stderr
+    assert fred.requests == []                      # refused before any download
+    assert not ws.cache.exists() or list(ws.cache.iterdir()) == []
+    assert not (tmp_path / "x.csv").exists() and not Path("/tmp/regimecast-escape").exists()

@@ -217,3 +217,11 @@ def test_pulled_cache_builds_the_same_panel(fred: FakeFred, tmp_path: Path, fred
     b = build_panel(specs, sample, fred_dir)
     assert a.observations.equals(b.observations) and a.end == "2026-07"
     assert all(a.provenance[k].sha256 == b.provenance[k].sha256 for k in a.provenance)
+
+
+def test_pull_refuses_path_ids_before_downloading(fred: FakeFred, cache: Path) -> None:
+    """issue 21 item 4 (library level): the error names the value; nothing is requested."""
+    with pytest.raises(FetchError, match=r"'\.\./x' is not a FRED id"):
+        _pull(fred, cache, ids=("FEDFUNDS", "../x"))
+    assert fred.requests == []
+    _assert_untouched(cache)

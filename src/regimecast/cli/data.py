@@ -9,7 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from regimecast.data.fred import FRED_CSV_URL, default_pull_ids
+from regimecast.data.fred import FRED_CSV_URL, check_series_ids, default_pull_ids
 from regimecast.data.fred import pull as fred_pull
 from regimecast.data.panel import build_panel
 from regimecast.cli.common import DataDirOpt, EndOpt, ModelOpt, fail, model_path, workspace
@@ -85,6 +85,10 @@ def pull(ctx: typer.Context,
         fail(e)
     ids = list(series) if series else default_pull_ids(specs)
     target = ws.data_dir(data_dir)
+    try:
+        check_series_ids(ids, target)
+    except RegimecastError as e:
+        fail(e)
     failed = 0
     for sid in ids:
         try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from regimecast.atomic import write_bytes
 from regimecast.data.csv import parse_fred_csv
-from regimecast.data.spec import SeriesSpec
+from regimecast.data.spec import SeriesSpec, is_series_id
 from regimecast.errors import DataError, FetchError
 
 FRED_CSV_URL = "https://fred.stlouisfed.org/graph/fredgraph.csv"
@@ -54,6 +54,15 @@ def default_pull_ids(model_spec_series: Iterable[SeriesSpec]) -> list[str]:
     return ids
 
 
+def check_series_ids(series_ids: Iterable[str], cache_dir: Path) -> None:
+    """Refuse, before any download, an id that is not a FRED id (letters, digits, ``_``): the
+    id becomes the file name ``<ID>.csv``, so ``../x`` or ``/abs/x`` would write elsewhere."""
+    for sid in series_ids:
+        if not is_series_id(sid):
+            raise FetchError(f"series id {str(sid)[:80]!r} is not a FRED id (letters, digits and _ "
+                             f"only): nothing was downloaded to {cache_dir}")
+
+
 def pull(series_ids: Sequence[str], cache_dir: Path, *, base_url: str = FRED_CSV_URL,
          timeout: float = 30.0, retries: int = 3, backoff: float = 1.0,
          today: dt.date | None = None, specs: Sequence[SeriesSpec] = ()) -> list[PullResult]:
@@ -66,6 +75,7 @@ def pull(series_ids: Sequence[str], cache_dir: Path, *, base_url: str = FRED_CSV
     other files are written).
     """
     cache_dir = Path(cache_dir)
+    check_series_ids(series_ids, cache_dir)
     by_id = {s.fred_id: s for s in specs}
     minus_of = {s.minus: s for s in specs if s.minus}
     for sid in series_ids:

@@ -23,6 +23,11 @@ LOG_TRANSFORMS = ("log_diff_pct", "log")
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_]+$")  # a FRED id is also a file name: no '/', '.', spaces
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def is_series_id(value: object) -> bool:
+    """True for a FRED id: letters, digits and ``_`` only (it becomes a file name)."""
+    return isinstance(value, str) and _ID_RE.fullmatch(value) is not None
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -104,7 +109,7 @@ def _parse_one(file: object, i: int, table: Any) -> SeriesSpec:
             raise ConfigError(file, f"{p}.{key}", t[key], f"expected one of {', '.join(allowed)}")
     if not _NAME_RE.match(t["name"]):
         raise ConfigError(file, f"{p}.name", t["name"], "expected an identifier (letters, digits, _)")
-    if not _ID_RE.match(t["fred_id"]):
+    if not is_series_id(t["fred_id"]):
         raise ConfigError(file, f"{p}.fred_id", t["fred_id"], "expected letters, digits or _")
     for key in ("asset", "optional"):
         if key in t and not isinstance(t[key], bool):
@@ -113,7 +118,7 @@ def _parse_one(file: object, i: int, table: Any) -> SeriesSpec:
     if isinstance(msd, bool) or not isinstance(msd, (int, float)) or not msd >= 0 or msd == float("inf"):
         raise ConfigError(file, f"{p}.measurement_sd", msd, "expected a finite number >= 0 (model units)")
     minus = t.get("minus")
-    if minus is not None and (not isinstance(minus, str) or not _ID_RE.match(minus)
+    if minus is not None and (not is_series_id(minus)
                               or minus == t["fred_id"]):
         raise ConfigError(file, f"{p}.minus", minus,
                           "expected a FRED id (letters, digits or _) other than fred_id")
