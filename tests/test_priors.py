@@ -65,6 +65,12 @@ def test_extends_overrides_only_named_entries(config, prior_dir):
     ("bad_unknown_series.toml", 'emission.mean."qe.bitcoin"', "bitcoin"),
     ("bad_schema_version.toml", "schema_version", 99),
     ("bad_stay_switch.toml", 'transition.switch."qe->qe"', "qe->qe"),
+    # issue 21: a name that is a path, a non-UTF-8 file, priors whose draws are unusable
+    ("bad_name_escape.toml", "name", "x/../../../../escaped"),
+    ("bad_not_utf8.toml", "<file>", None),
+    ("bad_degenerate_gamma.toml", "emission.nu", {"alpha": 1e300, "beta": 1e-300}),
+    ("bad_point_mass.toml", 'emission.mean."qe.balance_sheet"', {"mu": 2.0, "sigma": 1e-300}),
+    ("bad_dirichlet_boundary.toml", 'transition.ai."delayed.delayed"', {"a": 1e-300}),
 ])
 def test_broken_prior_files_name_file_key_value(config, prior_dir, fixture, key, value):
     with pytest.raises(ConfigError) as exc:
@@ -73,6 +79,38 @@ def test_broken_prior_files_name_file_key_value(config, prior_dir, fixture, key,
     assert err.key == key and err.value == value
     msg = str(err)
     assert fixture in msg and key in msg and repr(value) in msg
+
+
+def test_extends_may_not_leave_the_prior_folder(config, tmp_path, repo_root):
+    """Issue 21, item 3: ``extends = "../outside/escape"`` names a file that exists outside
+    the folder; it is refused, not followed (nor an absolute path)."""
+    import shutil
+
+    (tmp_path / "outside").mkdir()
+    shutil.copy(repo_root / "priors" / "baseline.toml", tmp_path / "outside" / "escape.toml")
+    (tmp_path / "priors").mkdir()
+    folder = prior_folder(tmp_path / "priors", FIXTURES)
+    with pytest.raises(ConfigError) as exc:
+        load_priors(folder / "bad_extends_outside.toml", config)
+    assert (exc.value.key, exc.value.value) == ("extends", "../outside/escape")
+    assert "bad_extends_outside.toml" in str(exc.value) and "same folder" in str(exc.value)
+    (folder / "abs.toml").write_text(f'schema_version = 1\nextends = "{tmp_path / "outside" / "escape.toml"}"\n')
+    with pytest.raises(ConfigError, match="key 'extends'"):
+        load_priors(folder / "abs.toml", config)
+
+
+def test_unusable_priors_are_refused_but_firm_ones_pass(config, tmp_path, repo_root):
+    """Issue 21, item 13: the range check refuses only unusable draws; the narratives' firm
+    priors (sigma 0.002 on fed funds) and sparse but finite Dirichlets stay valid."""
+    for f in (repo_root / "priors").glob("*.toml"):
+        load_priors(f, config)
+    (tmp_path / "baseline.toml").write_text((repo_root / "priors" / "baseline.toml").read_text())
+    (tmp_path / "p.toml").write_text('schema_version = 1\nextends = "baseline"\n[emission.lkj]\neta = 1e300\n')
+    with pytest.raises(ConfigError, match="emission.lkj.*point mass"):
+        load_priors(tmp_path / "p.toml", config)
+    (tmp_path / "p.toml").write_text('schema_version = 1\nextends = "baseline"\n[emission.ar]\n'
+                                     'vix = { alpha = 0.5, beta = 0.5 }\n')
+    load_priors(tmp_path / "p.toml", config)
 
 
 def test_missing_parent_and_cycle(config, tmp_path):

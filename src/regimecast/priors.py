@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from regimecast import prior_range
 from regimecast.config import ModelConfig
 from regimecast.errors import ConfigError
+from regimecast.workspace import SAFE_NAME_RULE, is_safe_name
 
 SCHEMA_VERSION = 1
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -69,7 +71,10 @@ def load_priors(path: str | Path, model: ModelConfig) -> PriorSet:
     chain, texts, doc = _read_chain(path, seen=())
     digest = hashlib.sha256("".join(texts[n] for n in chain).encode()).hexdigest()
     arrays = _resolve(path, doc, model)
-    return PriorSet(file=path, name=str(doc.get("name", path.stem)), description=str(doc.get("description", "")),
+    name = doc.get("name", path.stem)
+    if not is_safe_name(name):
+        raise ConfigError(path, "name", name, f"a prior set's name becomes part of run ids and paths: {SAFE_NAME_RULE}")
+    return PriorSet(file=path, name=name, description=str(doc.get("description", "")),
                     chain=tuple(chain), text=texts[path.name], sources=texts, sha256=digest, doc=doc, arrays=arrays)
 
 
@@ -78,7 +83,10 @@ def _read_chain(path: Path, seen: tuple[str, ...]) -> tuple[list[str], dict[str,
         raise ConfigError(path, "<file>", str(path), "prior file not found")
     if path.name in seen:
         raise ConfigError(path, "extends", path.stem, f"circular extends: {' -> '.join(seen)}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, "<file>", None, f"not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -92,8 +100,9 @@ def _read_chain(path: Path, seen: tuple[str, ...]) -> tuple[list[str], dict[str,
     parent = doc.pop("extends", None)
     if parent is None:
         return [path.name], {path.name: text}, doc
-    if not isinstance(parent, str):
-        raise ConfigError(path, "extends", parent, "expected the name of a prior file in the same folder")
+    if not is_safe_name(parent):
+        raise ConfigError(path, "extends", parent, "expected the name of a prior file in the same folder "
+                          f"(no path: {SAFE_NAME_RULE})")
     ppath = path.parent / (parent if parent.endswith(".toml") else f"{parent}.toml")
     if not ppath.is_file():
         raise ConfigError(path, "extends", parent, f"no prior file {ppath}")
@@ -161,7 +170,19 @@ def _resolve(path: Path, doc: dict, m: ModelConfig) -> dict[str, PriorArray]:
                                        [("factor_state", sstates), ("series", obs)])
     if m.emission_family == "student_t":
         out["emission.nu"] = _block(path, "emission.nu", _table(path, emis, "nu"), "Gamma", [])
+    for key, pa in out.items():
+        _usable(path, key, pa, len(obs))
     return out
+
+
+def _usable(path: Path, key: str, pa: PriorArray, lkj_dim: int) -> None:
+    """Refuse the first element whose draws are non-finite, a point mass or on the bound of
+    the support (:mod:`regimecast.prior_range`), naming its key and parameters."""
+    for idx, problem in prior_range.problems(pa.dist, pa.params, lkj_dim).items():
+        sep = "->" if key == "transition.switch" else "."
+        label = sep.join(_labels(list(zip(pa.dims, pa.coords)), [idx])[0])
+        raise ConfigError(path, f"{key}.{_quote(label)}" if label else key,
+                          {p: float(v[idx]) for p, v in pa.params.items()}, problem)
 
 
 def _block(path: Path, key: str, table: dict, family: str, dims: list[tuple[str, tuple[str, ...]]],

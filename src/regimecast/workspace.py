@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 DATA_DIR_ENV = "REGIMECAST_DATA_DIR"
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+SAFE_NAME_RULE = "letters, digits, '_', '-' and '.', starting with a letter or digit, at most 100 characters"
+
+
+def is_safe_name(name: object) -> bool:
+    """Whether ``name`` may become one component of a path in the workspace (a run id, a
+    prior set's name, a file name from a manifest): never a separator, ``..`` or hidden."""
+    return isinstance(name, str) and SAFE_NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
