@@ -204,3 +204,100 @@ def test_not_utf8(tmp_path: Path) -> None:
     with pytest.raises(DataError) as info:
         read_fred_csv(p, today=TODAY)
     assert str(p) in str(info.value) and "UTF-8" in str(info.value)
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "data"
+
+
+def test_symlink_outside_the_data_dir_is_refused_unprinted(tmp_path: Path) -> None:
+    """issue 21 item 5: a link to a foreign file is refused; no byte of it is printed."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "DGS10.csv").symlink_to(FIXTURES / "foreign_secret.txt")
+    with pytest.raises(DataError) as info:
+        read_fred_csv(data / "DGS10.csv", today=TODAY, root=data)
+    msg = str(info.value)
+    assert "symbolic link" in msg and str(data / "DGS10.csv") in msg and "SECRET" not in msg
+    assert "root:x" not in msg and info.value.field == "DGS10"
+
+
+def test_symlink_inside_the_data_dir_is_followed(tmp_path: Path, fred_dir: Path) -> None:
+    data = tmp_path / "data"
+    (data / "store").mkdir(parents=True)
+    (data / "store" / "DGS10.csv").write_bytes((fred_dir / "DGS10.csv").read_bytes())
+    (data / "DGS10.csv").symlink_to(data / "store" / "DGS10.csv")
+    assert read_fred_csv(data / "DGS10.csv", today=TODAY, root=data).n_obs > 15000
+
+
+def test_year_0001_dates_are_refused(tmp_path: Path) -> None:
+    """issue 21 item 14: dates pandas cannot hold (OutOfBoundsDatetime before)."""
+    err = _raises(FIXTURES / "DGS10_year_0001.csv", 2, "0001-01-03", series_id="DGS10")
+    assert err.field == "observation_date" and "1678-01-01" in str(err)
+
+
+def test_huge_field_is_refused_fast_and_not_printed(tmp_path: Path) -> None:
+    """issue 21 item 14: a 30 MB value (300 MB in the report) is named in a short message."""
+    import time
+
+    p = tmp_path / "DGS10.csv"
+    p.write_bytes(b"observation_date,DGS10\n2020-01-02,1.5\n2020-01-03," + b"9" * 30_000_000 + b"\n")
+    t0 = time.perf_counter()
+    with pytest.raises(DataError) as info:
+        read_fred_csv(p, today=TODAY)
+    assert time.perf_counter() - t0 < 2.0
+    msg = str(info.value)
+    assert len(msg) < 400 and "line 3" in msg and "field 'DGS10'" in msg and "30,000,011 bytes" in msg
+    assert info.value.value.startswith("2020-01-03,999")
+
+
+def test_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    """A 300 MB file (sparse: no disk used) is refused from its size alone."""
+    p = tmp_path / "DGS10.csv"
+    with p.open("wb") as f:
+        f.write(b"observation_date,DGS10\n2020-01-02,")
+        f.truncate(300_000_000)
+    with pytest.raises(DataError, match=r"300,000,000 bytes.*larger than 64 MiB"):
+        read_fred_csv(p, today=TODAY)
+
+
+def _dgs10_with_decimal_tail(fred_dir: Path, folder: Path, since: str = "2024-01-01") -> Path:
+    """The real DGS10 file with every value from ``since`` on divided by 100."""
+    out = []
+    for line in (fred_dir / "DGS10.csv").read_text().splitlines():
+        day, _, value = line.partition(",")
+        if day >= since and day[:1].isdigit() and value not in ("", "."):
+            value = repr(round(float(value) / 100, 6))
+        out.append(f"{day},{value}")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "DGS10.csv").write_text("\n".join(out) + "\n")
+    return folder / "DGS10.csv"
+
+
+def test_units_changing_inside_the_file_are_refused(tmp_path: Path, fred_dir: Path) -> None:
+    """issue 21 item 11: DGS10 in decimals from 2024 on passed (its bulk is in percent)."""
+    p = _dgs10_with_decimal_tail(fred_dir, tmp_path)
+    lines = p.read_text().splitlines()
+    first = next(i for i, ln in enumerate(lines) if ln[:1].isdigit() and ln >= "2024" and ln[-1].isdigit())
+    with pytest.raises(DataError) as info:
+        read_fred_csv(p, kind="percent_rate", today=TODAY)
+    err = info.value
+    assert err.line == first + 1 and err.value == lines[first].split(",")[1] == "0.0395"
+    assert "units change inside the file" in str(err) and "98 times smaller" in str(err)  # 3.88 -> 0.0395
+    before = max(i for i in range(first) if lines[i][-1].isdigit())
+    assert f"follows {lines[before].split(',')[1]} (line {before + 1})" in str(err)
+
+
+def test_units_changing_back_are_refused(tmp_path: Path) -> None:
+    """A decimal stretch in the middle, back to percent after it."""
+    vals = [4.1, 4.2, 4.3, 0.043, 0.044, 0.045, 4.6, *([4.5] * 30)]
+    p = _write(tmp_path, "RATE", _rates(vals))
+    err = _raises(p, 5, "0.043", kind="percent_rate", transform="diff")
+    assert "units change" in str(err)
+
+
+def test_every_real_rate_file_passes_the_unit_checks(fred_dir: Path) -> None:
+    """No false alarm on any rate here, zero-lower-bound years and 2008's bills included."""
+    for sid in ("DGS10", "DGS1", "DGS1MO", "DGS2", "DGS3MO", "DGS5", "DGS6MO", "DGS7", "DGS20",
+                "DGS30", "FEDFUNDS", "EFFR", "SOFR", "SOFR30DAYAVG", "IORB", "DFEDTARL",
+                "DFEDTARU", "DFII10", "T10YIE", "BAA10Y"):
+        assert read_fred_csv(fred_dir / f"{sid}.csv", kind="percent_rate", today=TODAY).n_obs > 0

@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 
+MAX_SHOWN = 200  # characters of an offending value that a message shows
+
+
+def shown(value: object) -> str:
+    """``repr(value)``, cut to about ``MAX_SHOWN`` characters (a 300 MB field is not printed)."""
+    if isinstance(value, (str, bytes)) and len(value) > MAX_SHOWN:
+        return f"{value[:MAX_SHOWN]!r}... ({len(value):,} {'characters' if isinstance(value, str) else 'bytes'})"
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN + 20 else f"{text[:MAX_SHOWN]}... ({len(text):,} characters)"
+
+
 class RegimecastError(Exception):
     """Base class: the CLI prints the message and exits non-zero."""
 
@@ -15,7 +26,7 @@ class ConfigError(RegimecastError):
 
     def __init__(self, file: object, key: str, value: object, problem: str):
         self.file, self.key, self.value, self.problem = str(file), key, value, problem
-        super().__init__(f"{file}: key '{key}' = {value!r}: {problem}")
+        super().__init__(f"{file}: key '{key}' = {shown(value)}: {problem}")
 
 
 class DataError(RegimecastError):
@@ -28,7 +39,7 @@ class DataError(RegimecastError):
     def __init__(self, file: object, field: str, line: int | None, value: object, problem: str):
         self.file, self.field, self.line, self.value, self.problem = str(file), field, line, value, problem
         where = f"{file}" + (f", line {line}" if line is not None else "")
-        super().__init__(f"{where}: field '{field}' value {value!r}: {problem}")
+        super().__init__(f"{where}: field '{field}' value {shown(value)}: {problem}")
 
 
 class FetchError(RegimecastError):

@@ -20,7 +20,7 @@ from pathlib import Path
 from regimecast.atomic import write_bytes
 from regimecast.data.csv import parse_fred_csv
 from regimecast.data.spec import SeriesSpec, is_series_id
-from regimecast.errors import DataError, FetchError
+from regimecast.errors import DataError, FetchError, shown
 
 FRED_CSV_URL = "https://fred.stlouisfed.org/graph/fredgraph.csv"
 
@@ -109,7 +109,7 @@ def _pull_one(sid: str, url: str, cache_dir: Path, spec: SeriesSpec | None, time
                             today=today)
     except DataError as e:
         raise FetchError(f"{sid}: invalid CSV from {url}: {e.problem} "
-                         f"(line {e.line}, value {e.value!r})") from e
+                         f"(line {e.line}, value {shown(e.value)})") from e
     path = cache_dir / f"{sid}.csv"
     try:
         write_bytes(path, body)

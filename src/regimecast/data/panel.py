@@ -197,7 +197,8 @@ def _read_monthly(fred_id: str, spec: SeriesSpec, data_dir: Path, today: dt.date
         raise DataError(path, fred_id, None, str(path),
                         f"required series '{spec.name}' is missing from {data_dir}: {how}")
     cs = read_fred_csv(path, fred_id, kind=spec.kind,
-                       transform=spec.transform if main and not spec.minus else None, today=today)
+                       transform=spec.transform if main and not spec.minus else None, today=today,
+                       root=data_dir)
     v = cs.values
     agg = v.groupby(v.index.to_period("M"))
     monthly = agg.mean() if spec.aggregation == "mean" else agg.last()
