@@ -138,3 +138,33 @@ def test_pull_refuses_a_series_id_that_is_a_path(ws: Workspace, fred: FakeFred, 
     assert fred.requests == []                      # refused before any download
     assert not ws.cache.exists() or list(ws.cache.iterdir()) == []
     assert not (tmp_path / "x.csv").exists() and not Path("/tmp/regimecast-escape").exists()
+
+
+def _data_copy(fred_dir: Path, tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    shutil.copytree(fred_dir, data)
+    return data
+
+
+def test_show_refuses_a_units_change_inside_a_file(ws: Workspace, fred_dir: Path, tmp_path: Path) -> None:
+    """issue 21 item 11 through the CLI: DGS10 in decimals from 2024 on no longer passes."""
+    from test_data_csv import _dgs10_with_decimal_tail
+
+    data = _data_copy(fred_dir, tmp_path)
+    (data / "DGS10.csv").chmod(0o644)
+    _dgs10_with_decimal_tail(fred_dir, data)
+    r = _run(ws, "show", "--data-dir", str(data))
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert str(data / "DGS10.csv") in r.stderr and "units change inside the file" in r.stderr
+    assert "value '0.0395'" in r.stderr
+
+
+def test_show_refuses_a_link_to_a_foreign_file(ws: Workspace, fred_dir: Path, tmp_path: Path) -> None:
+    """issue 21 item 5 through the CLI: exit 1, the link named, nothing of the target printed."""
+    data = _data_copy(fred_dir, tmp_path)
+    (data / "VIXCLS.csv").unlink()
+    (data / "VIXCLS.csv").symlink_to(Path(__file__).parent / "fixtures" / "data" / "foreign_secret.txt")
+    r = _run(ws, "show", "--data-dir", str(data))
+    assert r.exit_code == 1
+    assert str(data / "VIXCLS.csv") in r.stderr and "symbolic link" in r.stderr
+    assert "SECRET" not in r.output and "root:x" not in r.output
