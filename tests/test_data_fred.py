@@ -225,3 +225,59 @@ def test_pull_refuses_path_ids_before_downloading(fred: FakeFred, cache: Path) -
         _pull(fred, cache, ids=("FEDFUNDS", "../x"))
     assert fred.requests == []
     _assert_untouched(cache)
+
+
+class DribblingServer:
+    """Sends ``body`` one byte every ``pause`` seconds; ``headers_too``: the status line and
+    headers as well (issue 21 item 15: --timeout 3 --retries 0 was still running after 90 s)."""
+
+    def __init__(self, body: bytes, pause: float, headers_too: bool = False) -> None:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\n"
+                        b"Content-Length: %d\r\n\r\n" % len(body))
+                try:
+                    if not headers_too:
+                        self.wfile.write(head)
+                        self.wfile.flush()
+                    for b in (head + body if headers_too else body):
+                        if server.stop.is_set():
+                            return
+                        self.wfile.write(bytes([b]))
+                        self.wfile.flush()
+                        server.stop.wait(pause)
+                except OSError:
+                    pass
+
+        self.stop = threading.Event()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/graph/fredgraph.csv"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
+
+    def __enter__(self) -> DribblingServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize("headers_too", [False, True], ids=["body", "status-line-and-body"])
+def test_pull_timeout_bounds_the_whole_download(cache: Path, headers_too: bool) -> None:
+    """A server sending a byte every 0.1 s (each read well inside the socket timeout) is cut
+    off at --timeout, not after the 40 s the whole body would take."""
+    body = b"observation_date,FEDFUNDS\n" + b"2020-01-01,1.55\n" * 25
+    with DribblingServer(body, 0.1, headers_too) as srv:
+        t0 = time.monotonic()
+        with pytest.raises(FetchError, match=r"FEDFUNDS.*timed out.*--timeout 1 s"):
+            pull(["FEDFUNDS"], cache, base_url=srv.url, timeout=1.0, retries=0)
+        assert time.monotonic() - t0 < 2.5
+    _assert_untouched(cache)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from regimecast.atomic import write_bytes
-from regimecast.data.csv import parse_fred_csv
+from regimecast.data.csv import MAX_FILE_BYTES, parse_fred_csv
 from regimecast.data.spec import SeriesSpec, is_series_id
 from regimecast.errors import DataError, FetchError, shown
 
@@ -133,11 +134,43 @@ def _download(sid: str, url: str, timeout: float, retries: int, backoff: float) 
 
 
 def _get(sid: str, url: str, timeout: float) -> bytes:
+    """One attempt, bounded as a whole by ``timeout`` seconds (connection, headers and body):
+    a server that sends one byte a second cannot hold the download past it. The request runs
+    in a daemon thread that stops reading at the deadline; this thread waits for it no longer."""
+    deadline = time.monotonic() + timeout
+    out: dict[str, object] = {}
+
+    def attempt() -> None:
+        try:
+            out["body"] = _fetch(sid, url, timeout, deadline)
+        except BaseException as e:  # noqa: BLE001  (handed to the caller's thread)
+            out["error"] = e
+
+    worker = threading.Thread(target=attempt, name=f"fred-{sid}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise _Retryable(f"timed out: no complete response within --timeout {timeout:g} s")
+    if "error" in out:
+        raise out["error"]  # type: ignore[misc]
+    return out["body"]  # type: ignore[return-value]
+
+
+def _fetch(sid: str, url: str, timeout: float, deadline: float) -> bytes:
     req = urllib.request.Request(url, headers={"User-Agent": "regimecast"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            body = resp.read()
             length = resp.headers.get("Content-Length")
+            chunks, size = [], 0
+            while chunk := resp.read1(65536):
+                size += len(chunk)
+                if size > MAX_FILE_BYTES:
+                    raise FetchError(f"{sid}: {url} sent more than {MAX_FILE_BYTES // 2**20} MiB: "
+                                     "not a FRED series")
+                if time.monotonic() > deadline:
+                    raise _Retryable(f"timed out: {size:,} bytes in --timeout {timeout:g} s")
+                chunks.append(chunk)
+            body = b"".join(chunks)
     except urllib.error.HTTPError as e:
         if e.code >= 500:
             raise _Retryable(f"HTTP {e.code} {e.reason}") from None
