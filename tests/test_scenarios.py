@@ -380,3 +380,50 @@ def test_summarise_exact_small_case():
     assert out["mcse"] == pytest.approx(np.sqrt(0.0625 / 3))     # var_d (ddof=1) of (.25, .5, .75)
     with pytest.raises(ValueError, match="draw"):
         summarise(xr.DataArray(np.zeros((2, 3)), dims=("chain", "path")))
+
+
+# ---- issue 21 items 12 and 14: non-finite numbers, division by zero, deep nesting -------------
+@pytest.mark.parametrize(("text", "token", "words"), [
+    ("value(y10, 12) / 0 > 1", "0", "division by zero"),
+    ("value(y10, 12) / (2 - 2) > 1", "(", "division by zero"),
+    ("1 / 0 > 0", "0", "division by zero"),
+    ("value(y10, 3) > 1e999999", "1e999999", "not a finite number"),
+    ("value(y10, 3) > 1e308 * 10", "1e308", "out of range"),
+    ("(" * 400 + "value(y10, 3) > 1" + ")" * 400, "(", "nested more than 100 levels"),
+    ("-" * 400 + "value(y10, 3) > 1", "-", "nested more than 100 levels"),
+    ("not " * 400 + "value(y10, 3) > 1", "not", "nested more than 100 levels"),
+    ("value(y10, 3)" + " + value(y10, 3)" * 120 + " > 1", "value", "nested more than 100 levels"),
+    ("value(y10, 3)" + " + 1" * 2000 + " > 1", "+", "longer than 1000 tokens"),
+])
+def test_unsafe_predicates_are_parse_errors(text, token, words):
+    """Before: 100% from a division by zero, inf from a literal, RecursionError when nested."""
+    with pytest.raises(PredicateError) as info:
+        p(text, name="my_scenario")
+    assert info.value.scenario == "my_scenario" and info.value.token == token and words in str(info.value)
+
+
+def test_non_finite_arithmetic_over_paths_is_an_evaluation_error():
+    """A zero known only on the paths: an error naming the scenario and the operator, not a
+    comparison with inf or nan that silently decides every path."""
+    expr = p("value(y10, 1) / (value(y10, 1) - value(y10, 1)) > 1", 4)
+    series, states = paths()
+    with pytest.raises(PredicateError, match=r"scenario 'zero': '/' gives a non-finite.*2 of 2 path values"):
+        evaluate(expr, series, states, name="zero")
+    flat = {k: np.zeros_like(v) if k == "equity" else v for k, v in series.items()}
+    with pytest.raises(PredicateError, match=r"pct_change\(equity, 1\)"):
+        evaluate(p("pct_change(equity, 1) > 0", 4), flat, states, name="flat")
+
+
+def test_missing_values_still_propagate_quietly():
+    """NaN in the paths themselves (a realised month missing) is not the predicate's doing."""
+    series, states = paths()
+    series = {k: v.astype(float) for k, v in series.items()}
+    series["y10"][0, 1] = np.nan
+    assert evaluate(p("value(y10, 1) * 2 > 1", 4), series, states).tolist() == [False, True]
+
+
+def test_division_by_zero_in_a_scenario_file_fails_at_load(tmp_path, repo_root):
+    """Before simulating: the scenario file is refused with the scenario and the token."""
+    body = with_scenario(("ever(y10 > 5.0, 12)", "value(y10, 12) / 0 > 1"))
+    with pytest.raises(ConfigError, match=r"scenario.s1.predicate.*division by zero \(at '0'\)"):
+        load_scenarios(_write(tmp_path, body), series=SERIES, factors=FACTORS)

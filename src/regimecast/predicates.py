@@ -14,6 +14,7 @@ time-wise condition over months 1..h, inside which a bare series, ``drawdown(ser
 from __future__ import annotations
 
 import dataclasses
+import math
 import operator
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,6 +30,8 @@ COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 ARITHMETIC = ("+", "-", "*", "/")
 PRECEDENCE = {"or": 1, "and": 2, **dict.fromkeys(COMPARISONS, 4), "+": 5, "-": 5, "*": 6, "/": 6}
 NOT_PRECEDENCE = 3
+MAX_DEPTH = 100                       # nesting of a predicate's tree (parser and evaluator recurse)
+MAX_TOKENS = 1000                     # a predicate's length (shipped ones: under 40 tokens)
 TYPE_NAMES = {"num": "number", "bool": "condition", "factor": "factor", "str": "quoted state"}
 Array = Any
 
@@ -140,6 +143,8 @@ def _tokenize(text: str, name: str) -> list[tuple[str, str]]:
         kind = m.lastgroup
         out.append(("kw" if kind == "name" and m[kind] in KEYWORDS else kind, m[kind]))
         pos = m.end()
+        if len(out) > MAX_TOKENS:
+            raise PredicateError(name, m[kind], f"predicate longer than {MAX_TOKENS} tokens")
     return [*out, ("end", "end of predicate")]
 
 
@@ -151,7 +156,7 @@ class _Parser:
 
     def __init__(self, text: str, series: Sequence[str], factors: Mapping[str, Sequence[str]],
                  horizon: int, name: str):
-        self.toks, self.i, self.depth = _tokenize(text, name), 0, 0
+        self.toks, self.i, self.depth, self.level = _tokenize(text, name), 0, 0, 0
         self.series, self.factors, self.horizon, self.name = tuple(series), factors, horizon, name
 
     def fail(self, token: str, problem: str) -> PredicateError:
@@ -178,7 +183,20 @@ class _Parser:
             raise self.fail(tok, f"expected a {TYPE_NAMES[want]}, got a {TYPE_NAMES[typ]}")
         return node
 
+    def nested(self, rule):
+        """``rule()`` one level deeper; past MAX_DEPTH levels an error (not a RecursionError)."""
+        self.level += 1
+        if self.level > MAX_DEPTH:
+            raise self.fail(self.peek()[1], f"nested more than {MAX_DEPTH} levels deep")
+        try:
+            return rule()
+        finally:
+            self.level -= 1
+
     def expr(self, floor: int = 1) -> tuple[Expr | str, str]:
+        return self.nested(lambda: self._expr(floor))
+
+    def _expr(self, floor: int) -> tuple[Expr | str, str]:
         """Precedence climbing over PRECEDENCE; ``not`` binds between ``and`` and comparisons."""
         tok = self.peek()[1]
         if floor <= NOT_PRECEDENCE and self.take("not"):
@@ -198,7 +216,13 @@ class _Parser:
         for (_, typ), tok in ((left, ltok), (right, rtok)):
             if typ != want:
                 raise self.fail(tok, f"expected a {TYPE_NAMES[want]}, got a {TYPE_NAMES[typ]}")
-        return Binary(op, left[0], right[0]), ("num" if op in ARITHMETIC else "bool")
+        node = Binary(op, left[0], right[0])
+        if op in ARITHMETIC:
+            if op == "/" and constant(right[0]) == 0:
+                raise self.fail(rtok, "division by zero")
+            if (value := constant(node)) is not None and not math.isfinite(value):
+                raise self.fail(ltok, f"'{op}' gives a number out of range (not finite)")
+        return node, ("num" if op in ARITHMETIC else "bool")
 
     def state_test(self, op: str, left, right, tok: str) -> StateIs:
         (factor, ft), (state, st) = sorted([left, right], key=lambda side: side[1] != "factor")
@@ -212,6 +236,9 @@ class _Parser:
         return StateIs(factor, state, states.index(state), op == "!=")
 
     def unary(self) -> tuple[Expr, str]:
+        return self.nested(self._unary)
+
+    def _unary(self) -> tuple[Expr, str]:
         if self.take("-"):
             node = self.typed(self.unary, "num")
             return (Num(-node.value) if isinstance(node, Num) else Unary("-", node)), "num"
@@ -222,7 +249,9 @@ class _Parser:
         if kind in ("num", "str", "name"):
             self.i += 1
         if kind == "num":
-            return Num(float(text)), "num"
+            if not math.isfinite(value := float(text)):
+                raise self.fail(text, "number out of range (not a finite number)")
+            return Num(value), "num"
         if kind == "str":
             return text[1:-1], "str"
         if kind == "name":
@@ -289,7 +318,39 @@ def parse(text: str, *, series: Sequence[str], factors: Mapping[str, Sequence[st
     node = p.typed(p.expr, "bool")
     if p.peek()[0] != "end":
         raise p.fail(p.peek()[1], "unexpected token")
+    if depth(node) > MAX_DEPTH:                  # long chains: a + a + a ... nest to the left
+        raise p.fail(p.toks[0][1], f"nested more than {MAX_DEPTH} levels deep")
     return node
+
+
+def constant(expr: Expr) -> float | None:
+    """The value of a predicate's number that involves no path (``2 * 3``), else None."""
+    match expr:
+        case Num(value):
+            return value
+        case Unary("-", operand):
+            v = constant(operand)
+            return None if v is None else -v
+        case Binary(op, left, right) if op in ARITHMETIC:
+            a, b = constant(left), constant(right)
+            if a is None or b is None:
+                return None
+            try:
+                return _OPS[op](a, b)
+            except (ZeroDivisionError, OverflowError):
+                return math.inf
+    return None
+
+
+def depth(expr: Expr) -> int:
+    """Levels of the tree (iterative: safe on any tree)."""
+    best, stack = 0, [(expr, 1)]
+    while stack:
+        node, d = stack.pop()
+        best = max(best, d)
+        stack += [(v, d + 1) for f in dataclasses.fields(node)
+                  if dataclasses.is_dataclass(v := getattr(node, f.name))]
+    return best
 
 
 # ---- evaluation ------------------------------------------------------------------------
@@ -300,9 +361,22 @@ def _window(a: Array, n: int, what: str) -> Array:
     return a
 
 
+def _finite(value: Array, ok: Array, what: str, env: tuple) -> Array:
+    """``value`` (NumPy) unchanged, or a PredicateError where it is non-finite although its
+    inputs were finite (``ok``): a division by zero or an overflow, whose inf or nan would
+    decide a comparison silently. NaN already in the paths (a missing month) passes through."""
+    made = ~np.isfinite(value) & ok
+    if np.any(made):
+        n, total = int(np.count_nonzero(made)), int(np.size(made))
+        raise PredicateError(env[3] if len(env) > 3 else "<expr>", what,
+                             f"'{what}' gives a non-finite number (inf or nan) on {n} of {total} "
+                             "path values (division by zero?)")
+    return value
+
+
 def _eval(node: Expr, env: tuple, h: int | None, xp) -> Array:
     """Per-path values (...); inside a time function (``h`` set) time-wise (..., h) or (..., 1)."""
-    series, states, batch = env
+    series, states, batch = env[:3]
     lift = (lambda v: v) if h is None else (lambda v: v[..., None])
     match node:
         case Num(value):
@@ -315,7 +389,12 @@ def _eval(node: Expr, env: tuple, h: int | None, xp) -> Array:
             s = _window(states[factor], h, factor)[..., :h]
             return (s != index) if negate else (s == index)
         case SeriesFn(fn, name, k):
-            return lift(SERIES_FUNCTIONS[fn](_window(series[name], k + 1, name), k, xp))
+            x = _window(series[name], k + 1, name)
+            if xp is not np:
+                return lift(SERIES_FUNCTIONS[fn](x, k, xp))
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                v = SERIES_FUNCTIONS[fn](x, k, xp)
+            return lift(_finite(v, np.isfinite(x[..., :k + 1]).all(axis=-1), f"{fn}({name}, {k})", env))
         case TimeFn(fn, cond, k):
             c = xp.broadcast_to(_eval(cond, env, k, xp), (*batch, k))
             return lift(TIME_FUNCTIONS[fn](c, k, xp))
@@ -327,18 +406,23 @@ def _eval(node: Expr, env: tuple, h: int | None, xp) -> Array:
             combine = xp.logical_and if op == "and" else xp.logical_or
             return combine(_eval(left, env, h, xp), _eval(right, env, h, xp))
         case Binary(op, left, right):
-            return _OPS[op](_eval(left, env, h, xp), _eval(right, env, h, xp))
+            a, b = _eval(left, env, h, xp), _eval(right, env, h, xp)
+            if op not in ARITHMETIC or xp is not np:
+                return _OPS[op](a, b)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                return _finite(_OPS[op](np.asarray(a, float), b), np.isfinite(a) & np.isfinite(b), op, env)
     raise TypeError(f"not an expression node: {node!r}")
 
 
 def evaluate(expr: Expr, series_paths: Mapping[str, Array], state_paths: Mapping[str, Array],
-             xp=np) -> Array:
+             xp=np, name: str = "<expr>") -> Array:
     """Boolean (...) per path. ``series_paths[name]``: levels (..., H+1), index 0 the origin
     (last observed month), index h the level h months ahead; ``state_paths[factor]``: int
-    (..., H), index h-1 the state index at month h. Pure; usable inside ``jax.jit``."""
+    (..., H), index h-1 the state index at month h. Pure; usable inside ``jax.jit``. With NumPy,
+    arithmetic that turns finite numbers into inf or NaN is a PredicateError naming ``name``."""
     arrays = [*series_paths.values(), *state_paths.values()]
     batch = tuple(arrays[0].shape[:-1]) if arrays else ()
-    return xp.broadcast_to(_eval(expr, (series_paths, state_paths, batch), None, xp), batch)
+    return xp.broadcast_to(_eval(expr, (series_paths, state_paths, batch, name), None, xp), batch)
 
 
 # ---- what a predicate refers to ------------------------------------------------------------

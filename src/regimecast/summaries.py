@@ -95,7 +95,7 @@ class SummaryAccumulator:
                         for j, s in enumerate(self.series)}
         state_paths = {f: states[..., i] for i, f in enumerate(self.factors)}
         for k, sc in enumerate(self.scenarios.scenarios):
-            ind = np.asarray(evaluate(sc.expr, series_paths, state_paths))                  # (S, N)
+            ind = np.asarray(evaluate(sc.expr, series_paths, state_paths, name=sc.name))    # (S, N)
             self.hits[draws, k] += ind.sum(axis=1)
             sel = ind.reshape(-1)
             for d in range(D):
