@@ -12,7 +12,7 @@ import xarray as xr
 from regimecast import api
 from regimecast.errors import RunError
 from regimecast.forecast import ForecastSettings
-from regimecast.runs import load_run
+from regimecast.runs import load_run, seal
 
 SETTINGS = ForecastSettings(seed=5, horizon=24, paths=40, max_draws=20, chunk=8)
 EXCLUSIVE = ("soft_landing_cut_qt", "tech_correction_no_qe", "bubble_burst_then_qe")
@@ -95,5 +95,6 @@ def test_report_without_forecast_is_refused(tiny_fit, workspace, tmp_path):
     m["files"] = {"idata.nc": m["files"]["idata.nc"]}
     m.pop("forecast", None)
     (bare / "manifest.json").write_text(json.dumps(m))
+    seal(bare)                                  # an edited manifest is refused until sealed again
     with pytest.raises(RunError, match="no forecast yet"):
         api.report(workspace, bare)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -14,7 +15,7 @@ from regimecast.config import ModelConfig, load_model_config
 from regimecast.data.panel import Panel, build_panel
 from regimecast.diagnostics import Thresholds
 from regimecast.engine import FitResult, RegimeModel
-from regimecast.errors import RunError
+from regimecast.errors import Interrupted, RunError
 from regimecast.fit import SamplerSettings
 from regimecast.forecast import ForecastSettings
 from regimecast.model import structure
@@ -56,6 +57,19 @@ def forecast(ws: Workspace, run_ref: str | Path, settings: ForecastSettings, *, 
     ``store``, every path in ``forecast.nc``) to the run directory; returns (run dir, summary)."""
     path = runs.resolve_run(ws.runs, run_ref)
     run = runs.load_run(path)
+    try:
+        return _forecast(ws, path, run, settings, store, data_dir, scenarios, progress)
+    except KeyboardInterrupt as exc:
+        before = run.manifest.get("forecast")
+        done = runs.load_manifest(path).get("forecast") != before
+        raise Interrupted(f"forecast of run {run.run_id} interrupted: " + (
+            "the new forecast was complete and is in place" if done else
+            "nothing was written; the run's previous forecast stays valid" if before else
+            "nothing was written; the run has no forecast")) from exc
+
+
+def _forecast(ws: Workspace, path: Path, run: runs.Run, settings: ForecastSettings, store: bool,
+              data_dir: str | Path | None, scenarios: str | Path | None, progress) -> tuple[Path, xr.Dataset]:
     rm = RegimeModel.from_run(run, None if data_dir is None else Path(data_dir))
     scen = load_scenarios(_scenario_file(ws, scenarios), series=rm.config.observed,
                           factors={f.name: f.states for f in rm.config.factors})
@@ -90,13 +104,13 @@ def reproduce_command(run: runs.Run) -> str:
     """The commands that reproduce a run, its forecast and its report."""
     m, s = run.manifest, run.manifest["sampler"]
     f = m.get("forecast", {}).get("settings", {})
-    fit = (f"regimecast fit --model {m['model']['file']} --priors {m['priors']['file']} --data-dir {m['data']['dir']} "
-           f"--end {m['data']['end']} --seed {s['seed']} --chains {s['chains']} --draws {s['draws']} "
-           f"--tune {s['tune']} --backend {s['backend']} --mass-matrix {s.get('mass_matrix', 'diag')} "
-           f"--init {s.get('init', 'jitter')}")
-    fc = (f"regimecast forecast RUN --horizon {f.get('horizon')} --paths {f.get('paths')} "
-          f"--max-draws {f.get('max_draws')} --seed {f.get('seed')}") if f else "regimecast forecast RUN"
-    return f"{fit}\n{fc}\nregimecast report RUN"
+    fit = ["regimecast", "fit", "--model", m["model"]["file"], "--priors", m["priors"]["file"],
+           "--data-dir", m["data"]["dir"], "--end", m["data"]["end"], "--seed", s["seed"], "--chains", s["chains"],
+           "--draws", s["draws"], "--tune", s["tune"], "--backend", s["backend"],
+           "--mass-matrix", s.get("mass_matrix", "diag"), "--init", s.get("init", "jitter")]
+    fc = ["regimecast", "forecast", "RUN"] + (["--horizon", f.get("horizon"), "--paths", f.get("paths"),
+                                               "--max-draws", f.get("max_draws"), "--seed", f.get("seed")] if f else [])
+    return "\n".join(shlex.join(str(a) for a in cmd) for cmd in (fit, fc, ["regimecast", "report", "RUN"]))
 
 
 def _scenario_file(ws: Workspace, scenarios: str | Path | None) -> Path:

@@ -28,6 +28,7 @@ from regimecast.model import build_model, inputs, structure, variable_spec
 from regimecast.posterior import add_posterior_quantities
 from regimecast.priors import PriorSet, load_priors
 from regimecast.scenarios import ScenarioSet
+from regimecast.workspace import SAFE_NAME_RULE, is_safe_name
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,15 @@ class RegimeModel:
 def config_from_manifest(m: dict) -> tuple[ModelConfig, PriorSet]:
     """The model configuration and prior set a run was fitted with, from the texts in its
     manifest (not the workspace files, which may have changed since)."""
+    names = {"model.file": [Path(m["model"]["file"]).name], "priors.sources": list(m["priors"]["sources"]),
+             "priors.chain": list(m["priors"]["chain"])}
+    for field_name, values in names.items():
+        for v in values:
+            if not is_safe_name(v):
+                raise RunError(f"run {m.get('run_id')}: manifest field '{field_name}' has {v!r}, not a plain file "
+                               f"name ({SAFE_NAME_RULE}); refusing to write or read it")
     with tempfile.TemporaryDirectory() as tmp:
-        model_file = Path(tmp) / Path(m["model"]["file"]).name
+        model_file = Path(tmp) / names["model.file"][0]
         model_file.write_text(m["model"]["text"], encoding="utf-8")
         config = load_model_config(model_file)
         for name, text in m["priors"]["sources"].items():

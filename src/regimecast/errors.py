@@ -48,3 +48,9 @@ class FetchError(RegimecastError):
 
 class RunError(RegimecastError):
     """A run directory is missing, incomplete or does not match its manifest."""
+
+
+class Interrupted(RegimecastError):
+    """A command was interrupted (Ctrl-C); the message says what it left. Exit code 130."""
+
+    exit_code = 130

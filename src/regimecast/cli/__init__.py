@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from regimecast import leftovers
 from regimecast.cli import data as data_cmd
 from regimecast.cli.common import DataDirOpt, EndOpt, ModelOpt, PriorsOpt, fail, workspace
 from regimecast.errors import RegimecastError
@@ -25,6 +26,8 @@ def _root(ctx: typer.Context,
     warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
     warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
     ctx.obj = {"workspace": Workspace.at(ws)}
+    for note in leftovers.sweep(ctx.obj["workspace"]):       # what interrupted commands left
+        typer.echo(f"note: {note}", err=True)
 
 
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed and inputs: identical draws).")]

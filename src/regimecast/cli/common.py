@@ -30,4 +30,4 @@ def model_path(ws: Workspace, model: str | None) -> Path:
 
 def fail(err: Exception, code: int = 1) -> NoReturn:
     typer.echo(f"error: {err}", err=True)
-    raise typer.Exit(code)
+    raise typer.Exit(getattr(err, "exit_code", code))
