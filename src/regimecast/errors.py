@@ -50,6 +50,10 @@ class RunError(RegimecastError):
     """A run directory is missing, incomplete or does not match its manifest."""
 
 
+class ResourceError(RegimecastError):
+    """A job would need more memory than the machine has; the message gives the amount."""
+
+
 class Interrupted(RegimecastError):
     """A command was interrupted (Ctrl-C); the message says what it left. Exit code 130."""
 

@@ -1,16 +1,21 @@
 """Forecasts from a fitted run: joint forward paths of every observed series and the latent
 factors, for each posterior draw, as an xarray Dataset; or, in summary mode, only the
 statistics the report needs, accumulated chunk by chunk so that 10^7 paths never have to be
-stored.
+stored: each compiled call simulates at most ``chunk`` draws x ``path_chunk`` paths, so memory
+is bounded by the chunk whatever ``paths`` is (``benchmarks/forecast_memory.py``).
 
 The simulation kernel is :func:`regimecast.simulate.simulate_forward` (JAX, ``lax.scan`` over
 months, ``vmap`` over posterior draws). Randomness: one seed; draw ``i`` of the run always uses
-``fold_in(key(seed), i)`` whatever the chunking, so a rerun gives the same numbers.
+``fold_in(key(seed), i)`` whatever the chunking of draws, so a rerun gives the same numbers.
+When ``paths`` exceeds ``path_chunk``, path chunk ``j`` of draw ``i`` uses
+``fold_in(fold_in(key(seed), i), j)``: the numbers are bit-identical per seed for a given
+``path_chunk`` (and unchanged from before whenever ``paths <= path_chunk``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -23,30 +28,42 @@ import xarray as xr
 from regimecast.config import Covariate, ModelConfig
 from regimecast.data.panel import Panel, transform_levels
 from regimecast.design import Design
+from regimecast.errors import ResourceError
 from regimecast.kernels import Inputs, Structure, assemble, last_filtered, other_combinations
+from regimecast.months import MAX_HORIZON
 from regimecast.scenarios import ScenarioSet
 from regimecast.simulate import (COV_DRAWDOWN, COV_FIXED, COV_OBSERVED, TRANSFORM_LEVEL, ForwardSpec, Origin,
                                  simulate_forward)
 from regimecast.summaries import SummaryAccumulator
 
+BYTES_PER_PATH_MONTH = 150   # peak bytes per path-month of one call (137 measured: benchmarks/forecast_memory.py)
 
 
 @dataclass(frozen=True)
 class ForecastSettings:
     """``horizon`` months ahead; ``paths`` per posterior draw; at most ``max_draws`` posterior
-    draws (evenly thinned); ``chunk`` draws simulated per compiled call (bounds memory at
-    chunk x paths x horizon x series floats)."""
+    draws (evenly thinned); ``chunk`` draws x ``path_chunk`` paths simulated per compiled call
+    (bounds memory at chunk x path_chunk x horizon path-months, whatever ``paths`` is)."""
 
     seed: int
     horizon: int = 24
     paths: int = 100
     max_draws: int = 500
     chunk: int = 50
+    path_chunk: int = 1000
 
     def __post_init__(self) -> None:
-        for k in ("horizon", "paths", "max_draws", "chunk"):
+        for k in ("horizon", "paths", "max_draws", "chunk", "path_chunk"):
             if getattr(self, k) < 1:
                 raise ValueError(f"forecast setting {k} = {getattr(self, k)}: must be at least 1")
+        if self.horizon > MAX_HORIZON:
+            raise ValueError(f"forecast setting horizon = {self.horizon}: at most {MAX_HORIZON} months")
+
+    @property
+    def path_chunks(self) -> list[slice]:
+        """The paths of each draw, in chunks of at most ``path_chunk``."""
+        step = min(self.paths, self.path_chunk)
+        return [slice(a, min(a + step, self.paths)) for a in range(0, self.paths, step)]
 
 
 def forward_spec(config: ModelConfig, design: Design, panel: Panel) -> ForwardSpec:
@@ -112,22 +129,63 @@ def posterior_draws(posterior: xr.Dataset, names: list[str], max_draws: int) -> 
 
 def simulate_draws(draws: dict[str, np.ndarray], draw_ids: np.ndarray, st: Structure, data: Inputs, spec: ForwardSpec,
                    org: Origin, settings: ForecastSettings) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
-    """Yield ``(slice of draws, {"levels": (S, N, H, D), "policy": (S, N, H), "other": (S, N, H)})``
-    chunk by chunk. Each draw starts from its filtered joint state at the origin month."""
+    """Yield ``(slice of draws, slice of paths, {"levels": (S, n, H, D), "policy": (S, n, H),
+    "other": (S, n, H)})`` chunk by chunk (``settings.path_chunks`` within each chunk of draws).
+    Each draw starts from its filtered joint state at the origin month."""
     base = jax.random.key(settings.seed)
+    parts = settings.path_chunks
+    compiled: dict[int, Callable] = {}
 
-    def one(draw, i):
-        params = assemble(draw, st)
-        return simulate_forward(jax.random.fold_in(base, i), params, last_filtered(params, data, st.family), org,
-                                spec, settings.paths, settings.horizon, st.family)
+    def fn(n: int) -> Callable:          # one compilation per distinct chunk size (at most two)
+        def one(draw, i, j):
+            params = assemble(draw, st)
+            key = jax.random.fold_in(base, i)
+            key = jax.random.fold_in(key, j) if len(parts) > 1 else key
+            return simulate_forward(key, params, last_filtered(params, data, st.family), org, spec, n,
+                                    settings.horizon, st.family)
+        return compiled.setdefault(n, jax.jit(jax.vmap(one, in_axes=(0, 0, None))))
 
-    fn = jax.jit(jax.vmap(one))
     S = len(draw_ids)
     for a in range(0, S, settings.chunk):
         sl = slice(a, min(a + settings.chunk, S))
-        levels, pol, oth = fn({k: v[sl] for k, v in draws.items()}, jnp.asarray(draw_ids[sl]))
-        yield sl, {"levels": np.asarray(levels, np.float32), "policy": np.asarray(pol, np.int8),
-                   "other": np.asarray(oth, np.int8)}
+        for j, ps in enumerate(parts):
+            levels, pol, oth = fn(ps.stop - ps.start)({k: v[sl] for k, v in draws.items()},
+                                                      jnp.asarray(draw_ids[sl]), j)
+            yield sl, ps, {"levels": np.asarray(levels, np.float32), "policy": np.asarray(pol, np.int8),
+                           "other": np.asarray(oth, np.int8)}
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(settings: ForecastSettings, n_draws: int, n_series: int, n_factors: int, store: bool) -> None:
+    """Refuse, before simulating, a forecast whose memory would exceed what is available: the
+    compiled call (chunk x path_chunk paths) and, with ``store``, every path kept."""
+    per_call = min(settings.chunk, n_draws) * min(settings.paths, settings.path_chunk) * settings.horizon
+    need = per_call * BYTES_PER_PATH_MONTH
+    stored = n_draws * settings.paths * settings.horizon * (4 * n_series + n_factors) if store else 0
+    have = available_memory()
+    if have is None or need + stored <= have:
+        return
+    gb = lambda b: f"{b / 1e9:.2f} GB" if b >= 1e8 else f"{b / 1e6:.1f} MB"  # noqa: E731
+    what = (f"{gb(stored)} to keep {n_draws} draws x {settings.paths:,} paths x {settings.horizon} months "
+            f"(--store) and {gb(need)}" if store else gb(need))
+    advice = ("use --summary-only (memory bounded by the chunk) or fewer --paths or --max-draws" if store
+              else f"lower path_chunk ({settings.path_chunk}) or chunk ({settings.chunk})")
+    raise ResourceError(f"the forecast needs about {what} for each simulation call of {settings.chunk} draws x "
+                        f"{min(settings.paths, settings.path_chunk):,} paths, but {gb(have)} is available: {advice}")
 
 
 def horizon_dates(design: Design, horizon: int) -> pd.DatetimeIndex:
@@ -145,6 +203,7 @@ def run_forecast(config: ModelConfig, st: Structure, design: Design, org: Origin
     Returns ``(paths or None, summary)`` (see :class:`regimecast.summaries.SummaryAccumulator`)."""
     S, N, H, D = len(draw_ids), settings.paths, settings.horizon, len(config.observed)
     factors = [st.policy, *st.others]
+    check_memory(settings, S, D, len(factors), store)
     names = {f.name: list(f.states) for f in config.factors}
     dates = horizon_dates(design, H)
     acc = SummaryAccumulator(scenario_set, tuple(config.observed), {f: names[f] for f in factors}, org.level, S, H,
@@ -152,12 +211,12 @@ def run_forecast(config: ModelConfig, st: Structure, design: Design, org: Origin
     levels_all = np.empty((S, N, H, D), np.float32) if store else None
     states_all = np.empty((S, N, H, len(factors)), np.int8) if store else None
     combos = other_combinations(st.other_sizes)
-    for sl, out in simulate_draws(draws, draw_ids, st, data, spec, org, settings):
+    for sl, ps, out in simulate_draws(draws, draw_ids, st, data, spec, org, settings):
         states = np.concatenate([out["policy"][..., None], combos[out["other"]]], axis=-1).astype(np.int8)
         acc.add(sl, out["levels"], states)
         if store:
-            levels_all[sl], states_all[sl] = out["levels"], states
-        if progress:
+            levels_all[sl, ps], states_all[sl, ps] = out["levels"], states
+        if progress and ps.stop == N:
             progress(sl.stop - sl.start)
     attrs = {"states": json.dumps({f: names[f] for f in factors}), "origin_date": f"{design.dates[-1]:%Y-%m}",
              "seed": settings.seed, "paths_per_draw": N}

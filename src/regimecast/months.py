@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+MAX_HORIZON = 600   # months a forecast may reach (50 years; pandas' dates end in 2262)
+
 
 def parse_month(month: str, what: str = "month") -> pd.Timestamp:
     """The first day of ``month`` (``YYYY-MM``); ``what`` names the field in the error."""

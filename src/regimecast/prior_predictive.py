@@ -115,7 +115,7 @@ def prior_predictive(config: ModelConfig, priors: PriorSet, panel: Panel, scenar
     spec = forward_spec(config, design, panel)
     org = origin(config, design, panel, drawdown_window(config))
     sim = ForecastSettings(seed=sim_seed, horizon=settings.horizon, paths=settings.paths,
-                           max_draws=settings.max_draws, chunk=settings.chunk)
+                           max_draws=settings.max_draws, chunk=settings.chunk, path_chunk=settings.path_chunk)
     # float64 for the forward filter over the whole sample, as in the likelihood (model.build_model);
     # the simulator itself runs in float32 whatever the setting.
     with jax.enable_x64(True):
