@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from regimecast import tomlfile
 from regimecast.data.spec import SampleSpec, SeriesSpec, parse_sample, parse_series
 from regimecast.errors import ConfigError
 
@@ -117,7 +118,7 @@ def load_model_config(path: str | Path) -> ModelConfig:
         raise ConfigError(path, "<file>", str(path), "model file not found")
     raw = path.read_bytes()
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        doc = tomlfile.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(path, "<file>", None, f"not valid TOML: {exc}") from exc
     _known(path, "", doc, {"schema_version", "name", "description", "sample", "series",

@@ -9,6 +9,7 @@ from pathlib import Path
 import arviz as az
 import numpy as np
 
+from regimecast import tomlfile
 from regimecast.errors import ConfigError
 
 
@@ -49,7 +50,10 @@ class Thresholds:
     @classmethod
     def load(cls, path: str | Path) -> "Thresholds":
         path = Path(path)
-        doc = tomllib.loads(path.read_text())
+        try:
+            doc = tomlfile.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(path, "<file>", str(path), f"cannot read thresholds: {exc}") from exc
         names = ("max_rhat", "min_ess_per_chain", "max_divergences", "min_bfmi")
         optional = ("max_treedepth_share", "prior_conflict_alpha")
         for k in doc:

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from regimecast import tomlfile
 from regimecast.errors import RegimecastError
 from regimecast.months import add_months, month_str
 from regimecast.scenarios import summarise_probabilities
@@ -323,7 +324,7 @@ def _field(doc: dict, dotted: str, where: str):
 def _predicates(manifest: dict, where: str) -> dict[str, str]:
     text = _field(manifest, "forecast.scenarios.text", where)
     try:
-        doc = tomllib.loads(text)
+        doc = tomlfile.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise LedgerError(f"{where}: manifest field forecast.scenarios.text is not valid TOML ({exc})") from exc
     return {t["name"]: t["predicate"] for t in doc.get("scenario", []) if "name" in t and "predicate" in t}

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from regimecast import prior_range
+from regimecast import prior_range, tomlfile
 from regimecast.config import ModelConfig
 from regimecast.errors import ConfigError
 from regimecast.workspace import SAFE_NAME_RULE, is_safe_name
@@ -88,7 +88,7 @@ def _read_chain(path: Path, seen: tuple[str, ...]) -> tuple[list[str], dict[str,
     except UnicodeDecodeError as exc:
         raise ConfigError(path, "<file>", None, f"not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
     try:
-        doc = tomllib.loads(text)
+        doc = tomlfile.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "<file>", None, f"not valid TOML: {exc}") from exc
     if doc.get("schema_version") != SCHEMA_VERSION:

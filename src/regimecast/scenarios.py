@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from regimecast import tomlfile
 from regimecast.errors import ConfigError
 from regimecast.predicates import IDENT, Expr, PredicateError, parse
 
@@ -85,7 +86,7 @@ def load_scenarios(path: str | Path, *, series: Sequence[str],
     """Read and validate a scenario file; every error is a ``ConfigError`` naming the key."""
     path = Path(path)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        doc = tomlfile.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(path, "<file>", str(path), f"cannot read scenario file: {exc}") from exc
     _table(path, "", doc, {"schema_version": int, "scenario": list, "policy": dict})
