@@ -36,3 +36,52 @@ def test_deeply_nested_prior_file_is_a_file_error(tmp_path, repo_root):
     config = load_model_config(repo_root / "models" / "default.toml")
     with pytest.raises(ConfigError, match=r"deep\.toml.*nested too deeply"):
         load_priors(tmp_path / "deep.toml", config)
+
+
+# ---- the CLI refuses at once what would fail late, and says what an interrupt left --------------
+def _cli(workspace, *args: str):
+    from regimecast.cli import app
+
+    return CliRunner().invoke(app, ["--workspace", str(workspace.root), *args], env={"COLUMNS": "200"})
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["fit", "--chains", "1"], "chains = 1: at least 2 chains are needed"),
+    (["fit", "--seed", str(2**64)], f"seed = {2**64}: expected an integer from 0 to 2**63 - 1"),
+    (["forecast", "--seed", str(2**64)], f"seed = {2**64}: expected an integer"),
+    (["forecast", "--horizon", "100000"], "horizon = 100000: at most 600 months"),
+])
+def test_settings_that_fail_late_are_refused_at_once(workspace, tmp_path, args, words):
+    """Before: one chain failed after minutes of sampling, a 2^64 seed was an OverflowError,
+    --horizon 100000 a pandas timestamp error; now each is refused before reading any data
+    (the data folder given does not even exist)."""
+    r = _cli(workspace, *args, "--data-dir", str(tmp_path / "nothing-here"))
+    assert r.exit_code == 1 and words in r.stderr, r.output
+    assert "Traceback" not in r.output
+
+
+def _nutpie_interrupted(*args, **kwargs):
+    """What nutpie does on Ctrl-C: returns partial results, on which the fit then fails."""
+    try:
+        signal.raise_signal(signal.SIGINT)
+    except KeyboardInterrupt:
+        pass
+    raise IndexError("index 0 is out of bounds for axis 0 with size 0")
+
+
+def _plain_interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("fit", [_nutpie_interrupted, _plain_interrupt], ids=["nutpie", "plain"])
+def test_ctrl_c_during_a_fit_says_what_was_left(workspace, fred_dir, monkeypatch, fit):
+    from regimecast.engine import RegimeModel
+
+    monkeypatch.setattr(RegimeModel, "fit", fit)
+    before = sorted(workspace.runs.iterdir()) if workspace.runs.exists() else []
+    r = _cli(workspace, "fit", "--data-dir", str(fred_dir), "--end", "2013-12")
+    assert r.exit_code == 130, r.output
+    assert "fit interrupted (Ctrl-C) while sampling: no run was written" in r.stderr
+    assert "IndexError" not in r.output and "Traceback" not in r.output
+    assert (sorted(workspace.runs.iterdir()) if workspace.runs.exists() else []) == before
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler      # handler restored

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import signal
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +23,7 @@ from regimecast.fit import SamplerSettings
 from regimecast.forecast import ForecastSettings
 from regimecast.model import structure
 from regimecast.priors import PriorSet, load_priors
+from regimecast.rng import check_seed
 from regimecast.report import write_report
 from regimecast.reporting import report_content
 from regimecast.scenarios import load_scenarios
@@ -39,11 +43,51 @@ def load_inputs(ws: Workspace, *, model: str | None = None, priors: str = "basel
 def fit(ws: Workspace, settings: SamplerSettings, *, model: str | None = None, priors: str = "baseline",
         data_dir: str | Path | None = None, end: str | None = None, progressbar: bool = True
         ) -> tuple[Path, FitResult]:
-    """Fit the model and write ``runs/<run_id>/``; returns the run directory and the fit."""
+    """Fit the model and write ``runs/<run_id>/``; returns the run directory and the fit.
+    Settings that could only fail after sampling (one chain: no R-hat; a seed beyond 2^63) are
+    refused first; Ctrl-C while sampling is an :class:`Interrupted` saying nothing was written."""
+    check_seed(settings.seed)
+    if settings.chains < 2:
+        raise ValueError(f"chains = {settings.chains}: at least 2 chains are needed (R-hat compares chains; "
+                         "a single chain would be refused only after sampling)")
     config, prior_set, panel = load_inputs(ws, model=model, priors=priors, data_dir=data_dir, end=end)
     rm = RegimeModel(config, prior_set, panel)
-    result = rm.fit(settings, Thresholds.load(ws.models / "diagnostics.toml"), progressbar=progressbar)
+    thresholds = Thresholds.load(ws.models / "diagnostics.toml")
+    with _sigint_seen() as seen:
+        try:
+            result = rm.fit(settings, thresholds, progressbar=progressbar)
+        except (KeyboardInterrupt, Exception) as exc:
+            # nutpie turns Ctrl-C into partial results, on which the fit then fails
+            # (IndexError, "Encountered all NA values"): report the interrupt, not that
+            if seen or isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(f"fit interrupted (Ctrl-C) while sampling: no run was written "
+                                  f"({ws.runs} unchanged)") from exc
+            raise
     return rm.save(ws.runs, result, ws.data_dir(data_dir)), result
+
+
+@contextlib.contextmanager
+def _sigint_seen():
+    """A list that gets an entry when SIGINT arrives inside the block (the previous handler
+    still runs: Ctrl-C still raises KeyboardInterrupt). Outside the main thread: never set."""
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        seen.append(signum)
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 FORECAST = "forecast.nc"

@@ -31,6 +31,7 @@ from regimecast.design import Design
 from regimecast.errors import ResourceError
 from regimecast.kernels import Inputs, Structure, assemble, last_filtered, other_combinations
 from regimecast.months import MAX_HORIZON
+from regimecast.rng import check_seed
 from regimecast.scenarios import ScenarioSet
 from regimecast.simulate import (COV_DRAWDOWN, COV_FIXED, COV_OBSERVED, TRANSFORM_LEVEL, ForwardSpec, Origin,
                                  simulate_forward)
@@ -56,6 +57,7 @@ class ForecastSettings:
         for k in ("horizon", "paths", "max_draws", "chunk", "path_chunk"):
             if getattr(self, k) < 1:
                 raise ValueError(f"forecast setting {k} = {getattr(self, k)}: must be at least 1")
+        check_seed(self.seed, "forecast setting seed")
         if self.horizon > MAX_HORIZON:
             raise ValueError(f"forecast setting horizon = {self.horizon}: at most {MAX_HORIZON} months")
 
