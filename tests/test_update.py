@@ -95,7 +95,7 @@ def test_update_writes_child_run_and_report(workspace, tiny_fit, fred_dir):
     assert (rep / "update.html").read_text().count("<table") == 3 and (rep / "index.html").is_file()
 
 
-# The production sampler settings (4 x 3000 after 1000; 4 x 2000 when it was measured): the
+# The production sampler settings (regimecast.defaults.SAMPLER; 4 x 2000 when it was measured): the
 # comparison below only means something between two fits that each converged. At 4 x 500
 # after 500 the fit from scratch did not (max R-hat 1.53, min bulk ESS 7; run 2026-11-25) and
 # its posterior means differed from the update's by up to 48 MCSEs, which measured the

@@ -10,6 +10,8 @@ import arviz as az
 import numpy as np
 import pymc as pm
 
+from regimecast.defaults import SAMPLER
+
 BACKENDS = ("numpyro", "nutpie")
 INITS = ("map", "jitter", "warm")
 MASS_MATRICES = ("diag", "low_rank")
@@ -20,12 +22,12 @@ class SamplerSettings:
     """NUTS settings; ``seed`` is required (no hidden randomness)."""
 
     seed: int
-    backend: str = "nutpie"
-    chains: int = 4
-    draws: int = 3000
-    tune: int = 1000
+    backend: str = SAMPLER["backend"]
+    chains: int = SAMPLER["chains"]
+    draws: int = SAMPLER["draws"]
+    tune: int = SAMPLER["tune"]
     target_accept: float = 0.85
-    init: str = "map"            # "map": every chain starts at the best of map_restarts local modes
+    init: str = SAMPLER["init"]  # "map": every chain starts at the best of map_restarts local modes
                                  # "jitter": PyMC's initial point with a U(-1, 1) jitter per chain
                                  # "warm": every chain starts at a given point (a parent run's)
     map_restarts: int = 16       # with 4, simulated panels started chains at a mode 29 nats below
@@ -38,7 +40,7 @@ class SamplerSettings:
                                  # the prior's mode the path follows the labelling the priors set;
                                  # plain restarts (1.0,) landed 29 nats below a simulated truth's mode
                                  # (benchmarks/RESULTS.md, "Annealed MAP start")
-    mass_matrix: str = "low_rank"  # nutpie: "low_rank" adapts diagonal + low-rank (nutpie's
+    mass_matrix: str = SAMPLER["mass_matrix"]  # nutpie: "low_rank" adapts diagonal + low-rank (nutpie's
                                    # low_rank_modified_mass_matrix), "diag" a diagonal only
 
     def __post_init__(self) -> None:

@@ -11,6 +11,7 @@ import typer
 from regimecast import leftovers
 from regimecast.cli import data as data_cmd
 from regimecast.cli.common import DataDirOpt, EndOpt, ModelOpt, PriorsOpt, fail, workspace
+from regimecast.defaults import SAMPLER, SEED
 from regimecast.errors import RegimecastError
 from regimecast.workspace import Workspace
 
@@ -73,9 +74,9 @@ def _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend, 
 
 @app.command()
 def fit(ctx: typer.Context, model: ModelOpt = None, priors: PriorsOpt = "baseline", data_dir: DataDirOpt = None,
-        end: EndOpt = None, seed: SeedOpt = 20261123, chains: ChainsOpt = 4, draws: DrawsOpt = 3000,
-        tune: TuneOpt = 1000, backend: BackendOpt = "nutpie", mass_matrix: MassOpt = "low_rank",
-        init: InitOpt = "map") -> None:
+        end: EndOpt = None, seed: SeedOpt = SEED, chains: ChainsOpt = SAMPLER["chains"],
+        draws: DrawsOpt = SAMPLER["draws"], tune: TuneOpt = SAMPLER["tune"], backend: BackendOpt = SAMPLER["backend"],
+        mass_matrix: MassOpt = SAMPLER["mass_matrix"], init: InitOpt = SAMPLER["init"]) -> None:
     """Fit the model to the data with NUTS and write runs/<run_id>/ (prints the run id)."""
     _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend, mass_matrix, init)
 
@@ -122,7 +123,7 @@ def _report(ctx, run_ref, data_dir=None):
 
 @app.command()
 def forecast(ctx: typer.Context, run_ref: RunArg = "latest", horizon: HorizonOpt = 24, paths: PathsOpt = 100,
-             max_draws: MaxDrawsOpt = 500, seed: SeedOpt = 20261123, store: StoreOpt = True,
+             max_draws: MaxDrawsOpt = 500, seed: SeedOpt = SEED, store: StoreOpt = True,
              data_dir: DataDirOpt = None) -> None:
     """Simulate joint forward paths of every series and latent factor from a fitted run."""
     _forecast(ctx, run_ref, horizon, paths, max_draws, seed, store, data_dir)
@@ -136,9 +137,9 @@ def report(ctx: typer.Context, run_ref: RunArg = "latest", data_dir: DataDirOpt 
 
 @app.command()
 def run(ctx: typer.Context, model: ModelOpt = None, priors: PriorsOpt = "baseline", data_dir: DataDirOpt = None,
-        end: EndOpt = None, seed: SeedOpt = 20261123, chains: ChainsOpt = 4, draws: DrawsOpt = 3000,
-        tune: TuneOpt = 1000, backend: BackendOpt = "nutpie", mass_matrix: MassOpt = "low_rank",
-        init: InitOpt = "map", horizon: HorizonOpt = 24, paths: PathsOpt = 100, max_draws: MaxDrawsOpt = 500) -> None:
+        end: EndOpt = None, seed: SeedOpt = SEED, chains: ChainsOpt = SAMPLER["chains"],
+        draws: DrawsOpt = SAMPLER["draws"], tune: TuneOpt = SAMPLER["tune"], backend: BackendOpt = SAMPLER["backend"],
+        mass_matrix: MassOpt = SAMPLER["mass_matrix"], init: InitOpt = SAMPLER["init"], horizon: HorizonOpt = 24, paths: PathsOpt = 100, max_draws: MaxDrawsOpt = 500) -> None:
     """The main job end to end: data panel, fit, diagnostics verdict, forecast, report. Exit
     code 2 when the fit must not be trusted (the report then says so on its first line)."""
     from regimecast.cli.data import show

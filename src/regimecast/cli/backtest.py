@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from regimecast.cli.common import DataDirOpt, ModelOpt, PriorsOpt, fail, workspace
+from regimecast.defaults import SEED
 from regimecast.errors import RegimecastError
 
 REPORT_DIR = "backtest"      # reports/backtest/
@@ -23,7 +24,7 @@ def backtest(
     end: Annotated[str | None, typer.Option("--end", help="Last origin YYYY-MM (default: the last month at which "
                                             "the shortest horizon has been observed).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Base seed; each origin's seeds derive from it and the "
-                                      "origin month.")] = 20261123,
+                                      "origin month.")] = SEED,
     chains: Annotated[int, typer.Option("--chains")] = 2,
     draws: Annotated[int, typer.Option("--draws")] = 300,
     tune: Annotated[int, typer.Option("--tune")] = 300,

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from regimecast.cli.common import DataDirOpt, EndOpt, fail, workspace
+from regimecast.defaults import SAMPLER, SEED
 from regimecast.errors import RegimecastError
 
 
@@ -15,10 +16,10 @@ def compare(ctx: typer.Context,
             runs: Annotated[list[str] | None, typer.Option("--run", help="A fitted run to include instead of "
                                                            "fitting (repeatable).")] = None,
             data_dir: DataDirOpt = None, end: EndOpt = None,
-            seed: Annotated[int, typer.Option("--seed")] = 20261123,
-            chains: Annotated[int, typer.Option("--chains")] = 4,
-            draws: Annotated[int, typer.Option("--draws")] = 3000,
-            tune: Annotated[int, typer.Option("--tune")] = 1000,
+            seed: Annotated[int, typer.Option("--seed")] = SEED,
+            chains: Annotated[int, typer.Option("--chains")] = SAMPLER["chains"],
+            draws: Annotated[int, typer.Option("--draws")] = SAMPLER["draws"],
+            tune: Annotated[int, typer.Option("--tune")] = SAMPLER["tune"],
             lfo_months: Annotated[int, typer.Option("--lfo-months", help="Months scored one step ahead (LFO).")] = 36,
             ) -> None:
     """Fit each prior set on the same data and report PSIS-LOO and leave-future-out ELPD,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from regimecast.cli.common import DataDirOpt, fail, workspace
+from regimecast.defaults import SEED
 from regimecast.errors import RegimecastError
 
 ERROR_EXIT = 3   # 0-2 are the verdicts
@@ -16,7 +17,7 @@ ERROR_EXIT = 3   # 0-2 are the verdicts
 def diagnose(ctx: typer.Context,
              run_ref: Annotated[str, typer.Argument(help="Run id, unique id prefix, path, or 'latest'.")] = "latest",
              seed: Annotated[int, typer.Option("--seed", help="Seed of the replicated samples "
-                                               "(posterior predictive checks).")] = 20261123,
+                                               "(posterior predictive checks).")] = SEED,
              ppc_draws: Annotated[int, typer.Option("--ppc-draws", help="Posterior draws replicated "
                                                     "(evenly thinned).")] = 500,
              ppc_paths: Annotated[int, typer.Option("--ppc-paths", help="Replicated samples per draw.")] = 10,

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from regimecast.cli.common import DataDirOpt, EndOpt, ModelOpt, fail, workspace
+from regimecast.defaults import SEED
 from regimecast.errors import RegimecastError
 
 app = typer.Typer(help="Prior sets (priors/*.toml): validate a file against the model, show its prior predictive.",
@@ -58,7 +59,7 @@ def show(ctx: typer.Context, file: FileArg,
          horizon: Annotated[int, typer.Option("--horizon", help="Months ahead (must cover every scenario "
                                               "and policy horizon of models/scenarios.toml).")] = 24,
          seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed and inputs: identical "
-                                           "numbers; two prior sets share their random numbers).")] = 20261123,
+                                           "numbers; two prior sets share their random numbers).")] = SEED,
          data_dir: DataDirOpt = None, model: ModelOpt = None, end: EndOpt = None) -> None:
     """Prior predictive: policy-state and scenario probabilities from the prior alone.
 
