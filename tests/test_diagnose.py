@@ -430,3 +430,21 @@ def test_cli_fails_a_mis_specified_prior(workspace, fred_dir):
                                  "--pit-draws", "60"])
     assert r.exit_code == 2, r.output
     assert "FAIL prior-data conflict" in r.output and "equity" in r.output.split("FAIL prior-data conflict")[1]
+
+
+def test_fit_verdict_uses_unrounded_rhat(th):
+    """The fit's verdict (``diagnostics_block``) compares R-hat unrounded: chains offset so that
+    R-hat is 1.013 (az.summary's default rounding prints 1.01) must fail a 1.01 check."""
+    from scipy.optimize import brentq
+
+    from regimecast.diagnostics import diagnostics_block
+
+    z = np.random.default_rng(3).standard_normal((C, D))
+    shift = np.array([-1.5, -0.5, 0.5, 1.5])[:, None]
+    rhat = lambda c: float(az.rhat(az.from_dict(posterior={"a_z": z + c * shift}))["a_z"])  # noqa: E731
+    c = brentq(lambda c: rhat(c) - 1.013, 0.0, 1.0, xtol=1e-14)
+    idata = _idata(a=z + c * shift)
+    block = diagnostics_block(idata, ["a_z"], th)
+    assert th.max_rhat == pytest.approx(1.01)
+    assert block["max_rhat"] == pytest.approx(1.013, abs=1e-6)
+    assert not block["trusted"] and block["reasons"][0].startswith("R-hat 1.013 > 1.01 (a_z)")

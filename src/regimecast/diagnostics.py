@@ -89,8 +89,10 @@ def _check_number(path: Path, key: str, value) -> None:
 
 def diagnostics_block(idata: az.InferenceData, var_names: list[str], thresholds: Thresholds) -> dict:
     """The manifest's diagnostics block: worst R-hat / ESS over every parameter element,
-    divergences, minimum BFMI over chains, and the verdict with its reasons."""
-    summary = az.summary(idata, var_names=var_names, kind="diagnostics")
+    divergences, minimum BFMI over chains, and the verdict with its reasons. Unrounded:
+    ``az.summary`` rounds R-hat to two decimals by default, which let an R-hat of 1.014 pass
+    a 1.01 check as "1.01"."""
+    summary = az.summary(idata, var_names=var_names, kind="diagnostics", round_to="none")
     n_chains = idata.posterior.sizes["chain"]
     div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
     bfmi = az.bfmi(idata)
