@@ -1,11 +1,16 @@
 """Wall time and sampling efficiency of the default fit on the real panel, back to back.
 
-    python benchmarks/fit_time.py --chains 4 --draws 1000 --tune 500 --likelihoods numba jax
+    python benchmarks/fit_time.py --chains 4 --draws 1000 --tune 500 --arms numba jax
 
-Each configuration (likelihood kernel x NUTS backend) fits the same model, seed and start
-(the annealed MAP start) in turn. Ours: ``--likelihoods numba`` (the numba potential of
-``regimecast.likelihood``, nutpie's numba backend). Baseline: ``jax`` (the JAX potential
-through ``wrap_jax`` and nutpie's JAX backend: the fit before the numba kernel). Prints wall
+    git show 921fec6:priors/baseline.toml > /tmp/baseline_before.toml
+    python benchmarks/fit_time.py --arms numba jax=/tmp/baseline_before.toml
+
+Each arm (likelihood kernel, optionally ``=PRIOR_FILE``, x NUTS backend) fits the same model,
+seed and start (the annealed MAP start) in turn; the prior set is ``priors/baseline.toml``
+unless the arm names another file. Ours: ``numba`` (the numba potential of
+``regimecast.likelihood``, nutpie's numba backend). Baseline: the first ``jax`` arm (the JAX
+potential through ``wrap_jax`` and nutpie's JAX backend: the fit before the numba kernel;
+with the prior file of an earlier commit, the fit before a prior change as well). Prints wall
 time (initialisation and compilation included), leapfrog steps per draw, R-hat, the minimum
 bulk and tail ESS over every scalar parameter, divergences, E-BFMI, the minimum ESS per
 second of wall time, and each configuration's ESS-per-second ratio to the baseline.
@@ -28,7 +33,8 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=500)
     ap.add_argument("--seed", type=int, default=20261123)
-    ap.add_argument("--likelihoods", nargs="+", default=["numba", "jax"], choices=["numba", "jax"])
+    ap.add_argument("--arms", nargs="+", default=["numba", "jax"],
+                    help="likelihood kernel (numba or jax), optionally =PRIOR_FILE")
     ap.add_argument("--backends", nargs="+", default=["nutpie"], choices=["nutpie", "numpyro"])
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "fred"))
     ap.add_argument("--end", default=None)
@@ -44,13 +50,19 @@ def main() -> None:
     from regimecast.priors import load_priors
 
     cfg = load_model_config(ROOT / "models" / "default.toml")
-    pri = load_priors(ROOT / "priors" / "baseline.toml", cfg)
+    arms = []
+    for arm in a.arms:
+        lik, _, prior_file = arm.partition("=")
+        if lik not in ("numba", "jax"):
+            ap.error(f"--arms {arm!r}: the likelihood must be numba or jax")
+        arms.append((arm, lik, Path(prior_file) if prior_file else ROOT / "priors" / "baseline.toml"))
     panel = build_panel(cfg.series, cfg.sample, Path(a.data_dir), end=a.end)
     th = Thresholds.load(ROOT / "models" / "diagnostics.toml")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"panel {panel.start}..{panel.end}; {a.chains} chains x {a.draws} draws, {a.tune} tune, seed {a.seed}")
     rates = {}
-    for lik in a.likelihoods:
+    for arm, lik, prior_file in arms:
+        pri = load_priors(prior_file, cfg)
         for backend in a.backends:
             rm = RegimeModel(cfg, pri, panel)
             model = build_model(cfg, pri, rm.design, likelihood=lik)
@@ -62,15 +74,15 @@ def main() -> None:
             steps = float(ss["n_steps"].mean()) if "n_steps" in ss else float("nan")
             d = diagnostics_block(idata, free_names(model), th)
             ess = min(d["min_ess_bulk"], d["min_ess_tail"])
-            rates[(lik, backend)] = ess / wall
-            print(f"{lik:5s} {backend:7s} wall {wall:7.1f} s  leapfrog steps/draw {steps:5.1f}  "
+            rates[(arm, lik, backend)] = ess / wall
+            print(f"{arm} {backend:7s} wall {wall:7.1f} s  leapfrog steps/draw {steps:5.1f}  "
                   f"max R-hat {d['max_rhat']:.3f}  min ESS bulk {d['min_ess_bulk']:.0f} tail {d['min_ess_tail']:.0f}  "
                   f"divergences {d['divergences']}  min E-BFMI {d['min_bfmi']:.2f}  min ESS/s {ess / wall:.3f}  "
                   f"(total {time.perf_counter() - t0:.0f} s)", flush=True)
-    base = rates.get(("jax", "nutpie"))
+    base = next(((arm, r) for (arm, lik, backend), r in rates.items() if lik == "jax" and backend == "nutpie"), None)
     if base:
-        for (lik, backend), r in rates.items():
-            print(f"min ESS per second, {lik}/{backend} over jax/nutpie: x{r / base:.1f}")
+        for (arm, lik, backend), r in rates.items():
+            print(f"min ESS per second, {arm}/{backend} over {base[0]}/nutpie: x{r / base[1]:.1f}")
 
 
 if __name__ == "__main__":
