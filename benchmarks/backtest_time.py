@@ -43,8 +43,8 @@ def main() -> None:
                     help="order of the two runs (swap it to see how much a shared machine's load moved)")
     a = ap.parse_args()
 
-    from regimecast import backtest as bt
-    from regimecast.workspace import Workspace
+    from regimecast.workflows import backtest as bt
+    from regimecast.store.workspace import Workspace
 
     ws = Workspace.at(ROOT)
     inputs = bt.load_inputs(ws, data_dir=a.data_dir)

@@ -8,7 +8,7 @@
 Each arm (likelihood kernel, optionally ``=PRIOR_FILE``, x NUTS backend) fits the same model,
 seed and start (the annealed MAP start) in turn; the prior set is ``priors/baseline.toml``
 unless the arm names another file. Ours: ``numba`` (the numba potential of
-``regimecast.likelihood``, nutpie's numba backend). Baseline: the first ``jax`` arm (the JAX
+``regimecast.model.likelihood``, nutpie's numba backend). Baseline: the first ``jax`` arm (the JAX
 potential through ``wrap_jax`` and nutpie's JAX backend: the fit before the numba kernel;
 with the prior file of an earlier commit, the fit before a prior change as well). Prints wall
 time (initialisation and compilation included), leapfrog steps per draw, R-hat, the minimum
@@ -41,13 +41,14 @@ def main() -> None:
     ap.add_argument("--mass-matrix", default="low_rank", choices=["diag", "low_rank"])
     a = ap.parse_args()
 
-    from regimecast.config import load_model_config
+    from regimecast.config.model_file import load_model_config
     from regimecast.data.panel import build_panel
-    from regimecast.diagnostics import Thresholds, diagnostics_block
-    from regimecast.engine import RegimeModel
-    from regimecast.fit import SamplerSettings, free_names, sample
-    from regimecast.model import build_model
-    from regimecast.priors import load_priors
+    from regimecast.config.thresholds import Thresholds
+    from regimecast.checks.convergence import diagnostics_block
+    from regimecast.workflows.engine import RegimeModel
+    from regimecast.fit.sampler import SamplerSettings, free_names, sample
+    from regimecast.model.graph import build_model
+    from regimecast.config.priors import load_priors
 
     cfg = load_model_config(ROOT / "models" / "default.toml")
     arms = []

@@ -55,7 +55,7 @@ def scratch_workspace(ws: Path, run: str, tmp: Path) -> str:
     (tmp / "runs").mkdir()
     _link_copy(src, tmp / "runs" / src.name)
     try:                               # a run from before sealed manifests: vouch for the copy
-        from regimecast import runs as store
+        from regimecast.store import runs as store
         if "integrity" not in (tmp / "runs" / src.name / "manifest.json").read_text():
             store.seal(tmp / "runs" / src.name)
     except (ImportError, AttributeError):

@@ -4,7 +4,7 @@
 
 Both simulate the same model (default model, parameters drawn from the baseline prior, the
 real panel's origin): path-dependent covariates, Student-t emissions, 24 joint states.
-Ours: :func:`regimecast.simulate.simulate_forward` (random numbers drawn in bulk, paths
+Ours: :func:`regimecast.simulate.paths.simulate_forward` (random numbers drawn in bulk, paths
 batched inside one ``lax.scan`` over months, categorical draws by inversion), vmapped over
 draws. Baseline: the obvious version, ``vmap`` over paths of a ``lax.scan`` that splits the key
 and calls ``jax.random.categorical`` and ``jax.random.normal`` (and gamma) every step.
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def policy_row(params, p, o, x):
     """Transition probabilities (N, P) out of policy state ``p`` (N,) given the other factors'
     new combination ``o`` (N,) and covariates ``x`` (N, C): the rows of
-    :func:`regimecast.kernels.policy_transition` that the paths need."""
+    :func:`regimecast.model.kernels.policy_transition` that the paths need."""
     P = params.switch.shape[0]
     first = jax.nn.one_hot(p, P, dtype=params.switch.dtype)
     enter = x @ params.covariate_effect.T + params.enter[o]                    # (N, P)
@@ -39,7 +39,7 @@ def policy_row(params, p, o, x):
 
 
 def naive_forward(key, params, probs0, origin, spec, n_paths, horizon, family):
-    from regimecast.simulate import forward_covariates, integrate
+    from regimecast.simulate.paths import forward_covariates, integrate
 
     P, O = probs0.shape
     f32 = jnp.float32                      # same precision as ours
@@ -84,15 +84,15 @@ def main() -> None:
     a = ap.parse_args()
     jax.config.update("jax_enable_x64", True)
 
-    from regimecast.config import load_model_config
+    from regimecast.config.model_file import load_model_config
     from regimecast.data.panel import build_panel
-    from regimecast.design import build_design
-    from regimecast.forecast import forward_spec, origin
-    from regimecast.kernels import assemble
-    from regimecast.model import structure, variable_spec
-    from regimecast.priors import load_priors
-    from regimecast.prior_draws import prior_draws
-    from regimecast.simulate import simulate_forward
+    from regimecast.model.design import build_design
+    from regimecast.simulate.forecast import forward_spec, origin
+    from regimecast.model.kernels import assemble
+    from regimecast.model.spec import structure, variable_spec
+    from regimecast.config.priors import load_priors
+    from regimecast.model.prior_draws import prior_draws
+    from regimecast.simulate.paths import simulate_forward
 
     cfg = load_model_config(ROOT / "models" / "default.toml")
     pri = load_priors(ROOT / "priors" / "baseline.toml", cfg)

@@ -2,10 +2,10 @@
 
     python benchmarks/likelihood_grad.py [--n 2000]
 
-Ours: the numba kernel of ``regimecast.likelihood`` (forward filter, backward messages and
+Ours: the numba kernel of ``regimecast.model.likelihood`` (forward filter, backward messages and
 every reverse pass written out), timed two ways: called from Python, and in a numba loop
 (what nutpie's numba backend pays per gradient, no Python in between). Baseline in the same
-run: the JAX kernels' ``jax.value_and_grad`` of ``regimecast.kernels.potential`` (the fit's
+run: the JAX kernels' ``jax.value_and_grad`` of ``regimecast.model.kernels.potential`` (the fit's
 likelihood before; XLA's transposed scan). Both are checked against each other (value to
 1e-10 relative, gradient to 1e-7 of its scale) at a prior draw first. Prints milliseconds per
 value-and-gradient (median of 7 repeats) and the ratio.
@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numba
 import numpy as np
 
-from regimecast.likelihood import potential_and_grad
+from regimecast.model.likelihood import potential_and_grad
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,14 +53,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="calls per repeat")
     a = ap.parse_args()
     jax.config.update("jax_enable_x64", True)
-    from regimecast.config import load_model_config
+    from regimecast.config.model_file import load_model_config
     from regimecast.data.panel import build_panel
-    from regimecast.design import build_design
-    from regimecast.kernels import potential
-    from regimecast.likelihood import panel_args, static_args, theta_of
-    from regimecast.model import inputs, structure, variable_spec
-    from regimecast.prior_draws import prior_draws
-    from regimecast.priors import load_priors
+    from regimecast.model.design import build_design
+    from regimecast.model.kernels import potential
+    from regimecast.model.likelihood import panel_args, static_args, theta_of
+    from regimecast.model.spec import inputs, structure, variable_spec
+    from regimecast.model.prior_draws import prior_draws
+    from regimecast.config.priors import load_priors
 
     cfg = load_model_config(ROOT / "models" / "default.toml")
     pri = load_priors(ROOT / "priors" / "baseline.toml", cfg)

@@ -39,12 +39,13 @@ def main() -> None:
     jax.config.update("jax_enable_x64", True)
     from pymc.blocking import DictToArrayBijection
 
-    from regimecast.config import load_model_config
+    from regimecast.config.model_file import load_model_config
     from regimecast.data.panel import build_panel
-    from regimecast.design import build_design
-    from regimecast.fit import SamplerSettings, map_start, tempered_logp
-    from regimecast.model import build_model, structure
-    from regimecast.priors import load_priors
+    from regimecast.model.design import build_design
+    from regimecast.fit.sampler import SamplerSettings, map_start, tempered_logp
+    from regimecast.model.graph import build_model
+    from regimecast.model.spec import structure
+    from regimecast.config.priors import load_priors
     from simulated import prior_truth_panel, truth_point
 
     cfg = load_model_config(ROOT / "models" / "default.toml")

@@ -24,12 +24,12 @@ import xarray as xr
 from scipy import stats
 from scipy.special import gammaln
 
-from regimecast import runs
-from regimecast.engine import config_from_manifest
-from regimecast.compare import changed_parameters, parameter_draws
-from regimecast.model import structure, variable_spec
-from regimecast.priors import PriorSet, load_priors
-from regimecast.workspace import Workspace
+from regimecast.store import runs
+from regimecast.workflows.engine import config_from_manifest
+from regimecast.checks.compare import changed_parameters, parameter_draws
+from regimecast.model.spec import structure, variable_spec
+from regimecast.config.priors import PriorSet, load_priors
+from regimecast.store.workspace import Workspace
 
 NARRATIVES = ["soft_landing", "reverse_qe", "ai_vs_backlash", "qe_restart", "higher_for_longer"]
 

@@ -13,7 +13,7 @@ based calibration", arXiv:1804.06788).
 ``--truth posterior``: posterior SBC (Saeilynoja, Schad, Buerkner, Vehtari 2025, "Posterior
 SBC: simulation-based calibration checking conditional on data", arXiv:2502.03279). The truth
 is a posterior draw of the fitted run RUN, and the fit is on RUN's real panel *and* the
-simulated panel (independent given the parameters, :func:`regimecast.model.build_model`'s
+simulated panel (independent given the parameters, :func:`regimecast.model.graph.build_model`'s
 ``panels``), so the truth is a draw from that fit's posterior and the coverage is again 0.90
 in expectation, now over the region of parameters the real data support, where the policy
 states are told apart, rather than over prior draws whose states may not be.
@@ -33,7 +33,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from regimecast.runs import resolve_run
+from regimecast.store.runs import resolve_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,9 +55,10 @@ def _one_sim(args: tuple) -> dict:
     import numpy as np
 
     from regimecast.data.panel import build_panel
-    from regimecast.design import build_design
-    from regimecast.fit import SamplerSettings, sample
-    from regimecast.model import build_model, structure, variable_spec
+    from regimecast.model.design import build_design
+    from regimecast.fit.sampler import SamplerSettings, sample
+    from regimecast.model.graph import build_model
+    from regimecast.model.spec import structure, variable_spec
     from simulated import prior_truth_panel, simulated_panel, truth_point
 
     cfg, pri, real = opts["config"], opts["priors"], opts["real"]
@@ -129,10 +130,10 @@ def _model_and_truths(run_ref: str | None, data_dir: Path, seeds: list[int]) -> 
     """Model config, prior set, the real panel's design (None for prior SBC) and each seed's
     truth (None: drawn from the prior in the worker). The run, when given, is read once here:
     its posterior draws and its data panel, not once per simulation."""
-    from regimecast.config import load_model_config
-    from regimecast.engine import RegimeModel
-    from regimecast.model import structure, variable_spec
-    from regimecast.priors import load_priors
+    from regimecast.config.model_file import load_model_config
+    from regimecast.workflows.engine import RegimeModel
+    from regimecast.model.spec import structure, variable_spec
+    from regimecast.config.priors import load_priors
     from simulated import posterior_truth
 
     if run_ref is None:

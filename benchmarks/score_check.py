@@ -35,14 +35,14 @@ def main() -> None:
     import numpy as np
     from scipy import stats
 
-    from regimecast.config import load_model_config
+    from regimecast.config.model_file import load_model_config
     from regimecast.data.panel import build_panel
-    from regimecast.design import build_design, with_simulated
-    from regimecast.kernels import assemble, emission_logpdf, forward, log_marginal, transitions
-    from regimecast.model import inputs, structure, variable_spec
-    from regimecast.prior_draws import prior_draws
-    from regimecast.priors import load_priors
-    from regimecast.simulate import simulate_panel
+    from regimecast.model.design import build_design, with_simulated
+    from regimecast.model.kernels import assemble, emission_logpdf, forward, log_marginal, transitions
+    from regimecast.model.spec import inputs, structure, variable_spec
+    from regimecast.model.prior_draws import prior_draws
+    from regimecast.config.priors import load_priors
+    from regimecast.simulate.paths import simulate_panel
 
     jax.config.update("jax_enable_x64", True)
     cfg = load_model_config(ROOT / "models" / "default.toml")

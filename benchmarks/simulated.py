@@ -7,11 +7,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from regimecast.design import Design, with_simulated
-from regimecast.kernels import Structure, assemble
-from regimecast.model import variable_spec
-from regimecast.prior_draws import prior_draws
-from regimecast.simulate import simulate_panel
+from regimecast.model.design import Design, with_simulated
+from regimecast.model.kernels import Structure, assemble
+from regimecast.model.spec import variable_spec
+from regimecast.model.prior_draws import prior_draws
+from regimecast.simulate.paths import simulate_panel
 
 
 def prior_truth_panel(cfg, pri, st: Structure, design: Design, seed: int) -> tuple[Design, dict, np.ndarray]:

@@ -33,10 +33,10 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def model_bundle(fred_dir):
     """The default model on the real panel (built once per session; nothing sampled)."""
-    from regimecast.config import load_model_config
+    from regimecast.config.model_file import load_model_config
     from regimecast.data.panel import build_panel
-    from regimecast.engine import RegimeModel
-    from regimecast.priors import load_priors
+    from regimecast.workflows.engine import RegimeModel
+    from regimecast.config.priors import load_priors
 
     config = load_model_config(REPO_ROOT / "models" / "default.toml")
     priors = load_priors(REPO_ROOT / "priors" / "baseline.toml", config)
@@ -53,7 +53,7 @@ def workspace(tmp_path_factory):
     """A scratch workspace with the repository's models/ and priors/."""
     import shutil
 
-    from regimecast.workspace import Workspace
+    from regimecast.store.workspace import Workspace
 
     root = tmp_path_factory.mktemp("ws")
     shutil.copytree(REPO_ROOT / "models", root / "models")
@@ -65,7 +65,7 @@ def workspace(tmp_path_factory):
 def tiny_fit(workspace, fred_dir):
     """A real fit with tiny sampler settings on the panel to 2013-12: (run dir, FitResult)."""
     from regimecast import api
-    from regimecast.fit import SamplerSettings
+    from regimecast.fit.sampler import SamplerSettings
 
     return api.fit(workspace, SamplerSettings(seed=7, **TINY), data_dir=fred_dir, end=END, progressbar=False)
 

@@ -19,11 +19,12 @@ import pytest
 import scoringrules as sr
 from scipy import stats
 
-from regimecast import backtest as bt
-from regimecast import backtest_score as bs
-from regimecast import backtest_report as rep
+from regimecast.workflows import backtest as bt
+from regimecast.scoring import backtest as bs
+from regimecast.report import backtest as rep
 from regimecast.months import add_months, months_between
-from regimecast import baselines, scoring
+from regimecast.scoring import baselines
+from regimecast.scoring import scores as scoring
 
 CALLS: list[str] = []
 
@@ -130,7 +131,7 @@ def test_latent_policy_events_are_not_resolvable(inputs):
 
 # ---- no look-ahead --------------------------------------------------------------------------------
 def test_the_job_holds_no_month_after_its_origin(inputs):
-    from regimecast.engine import RegimeModel
+    from regimecast.workflows.engine import RegimeModel
 
     job = bt.origin_job(inputs, SETTINGS, "2015-06")
     assert job.panel.end == "2015-06"

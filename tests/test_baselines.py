@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from regimecast import baselines as bl
+from regimecast.scoring import baselines as bl
 
 N = 200_000
 

@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from regimecast.cli.data import app as data_app
-from regimecast.workspace import DATA_DIR_ENV, Workspace
+from regimecast.store.workspace import DATA_DIR_ENV, Workspace
 
 from test_data_fred import FakeFred
 

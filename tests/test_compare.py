@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from regimecast.compare import lfo, loo_table, narrative_shifts, scenario_table
+from regimecast.checks.compare import lfo, loo_table, narrative_shifts, scenario_table
 
 N, CHAINS, DRAWS = 30, 4, 5000
 
@@ -82,9 +82,10 @@ def test_scenario_table_spread_and_stacking():
 
 
 def test_compare_end_to_end(workspace, tiny_fit, fred_dir, repo_root):
-    from regimecast import api, runs
-    from regimecast.fit import SamplerSettings
-    from regimecast.forecast import ForecastSettings
+    from regimecast import api
+    from regimecast.store import runs
+    from regimecast.fit.sampler import SamplerSettings
+    from regimecast.simulate.forecast import ForecastSettings
 
     from conftest import END, TINY
 
@@ -130,7 +131,7 @@ def test_narrative_shifts_against_the_prior_files_and_the_draws(model_bundle, re
     """soft_landing against baseline on synthetic posteriors: prior moments from the files
     (Normal mu/sigma; the Dirichlet row's Beta marginal), posterior moments of the right
     element, and kept = posterior shift / prior shift."""
-    from regimecast.priors import load_priors
+    from regimecast.config.priors import load_priors
 
     config = model_bundle.config
     base, soft = (load_priors(repo_root / "priors" / f"{n}.toml", config) for n in ("baseline", "soft_landing"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from regimecast.config import load_model_config
+from regimecast.config.model_file import load_model_config
 from regimecast.errors import ConfigError
 
 

@@ -16,13 +16,13 @@ import pytest
 from scipy import integrate, stats
 
 from conftest import END, TINY
-from regimecast.diagnostics import Thresholds
+from regimecast.config.thresholds import Thresholds
 from regimecast.errors import ConfigError
-from regimecast.loo_pit import LooPit, loo_pit, loo_pit_draw, student_t_cdf
-from regimecast.model import VarSpec
-from regimecast.ppc import (PPC, acf, changes, obs_from_levels, ppc_pvalue, presample_origin, replication_spec,
+from regimecast.checks.loo_pit import LooPit, loo_pit, loo_pit_draw, student_t_cdf
+from regimecast.model.spec import VarSpec
+from regimecast.checks.ppc import (PPC, acf, changes, obs_from_levels, ppc_pvalue, presample_origin, replication_spec,
                             spell_statistics, state_correlations, tail_statistics)
-from regimecast.review import (Review, assess, check_thresholds, conflict_z, contraction_columns, divergence_shift,
+from regimecast.checks.review import (Review, assess, check_thresholds, conflict_z, contraction_columns, divergence_shift,
                                parameter_table, ppc_cutoff, prior_moments, sampler_summary)
 
 C, D = 4, 1000
@@ -268,7 +268,7 @@ def test_spells_correlations_and_pvalues():
 def test_replication_origin_matches_the_design(model_bundle):
     """The replicated sample starts where the data do: the covariates the simulator derives
     from the pre-sample origin equal the design's first row, and the AR lags match."""
-    from regimecast.simulate import LEVEL_IS_OBS, forward_covariates
+    from regimecast.simulate.paths import LEVEL_IS_OBS, forward_covariates
 
     rm = model_bundle
     spec = replication_spec(rm.config, rm.design, rm.panel)
@@ -368,7 +368,7 @@ def test_cli_fails_a_too_short_fit(diagnosed):
     assert page.verdict == "fail" and page.csp
     assert len(page.imgs) >= 9 and all(s.startswith("data:image/png;base64,") for s in page.imgs)
     # the worst R-hat shown is ArviZ's for that parameter
-    from regimecast.runs import load_run
+    from regimecast.store.runs import load_run
 
     idata = load_run(path).idata
     label, *_, rhat = page.tables["convergence-worst"][1]
@@ -382,11 +382,11 @@ def test_loo_pit_draw_matches_scipy_reference(tiny_fit):
     """One draw of the real fit: the mixture of marginal Student-t CDFs over the states given
     every other month (the NumPy smoother of the joint chain with month t's emission dropped),
     with the scale from the likelihood's own Cholesky factors."""
-    from regimecast import hmm
-    from regimecast.engine import RegimeModel
-    from regimecast.kernels import assemble, loglik_matrix, state_cholesky, transitions
-    from regimecast.model import inputs, structure, variable_spec
-    from regimecast.runs import load_run
+    from regimecast.model import hmm
+    from regimecast.workflows.engine import RegimeModel
+    from regimecast.model.kernels import assemble, loglik_matrix, state_cholesky, transitions
+    from regimecast.model.spec import inputs, structure, variable_spec
+    from regimecast.store.runs import load_run
 
     run = load_run(tiny_fit[0])
     rm = RegimeModel.from_run(run)
@@ -419,7 +419,7 @@ def test_cli_fails_a_mis_specified_prior(workspace, fred_dir):
 
     from regimecast import api
     from regimecast.cli import app
-    from regimecast.fit import SamplerSettings
+    from regimecast.fit.sampler import SamplerSettings
 
     (workspace.priors / "absurd.toml").write_text(
         'schema_version = 1\nname = "absurd"\nextends = "baseline"\n'
@@ -437,7 +437,7 @@ def test_fit_verdict_uses_unrounded_rhat(th):
     R-hat is 1.013 (az.summary's default rounding prints 1.01) must fail a 1.01 check."""
     from scipy.optimize import brentq
 
-    from regimecast.diagnostics import diagnostics_block
+    from regimecast.checks.convergence import diagnostics_block
 
     z = np.random.default_rng(3).standard_normal((C, D))
     shift = np.array([-1.5, -0.5, 0.5, 1.5])[:, None]

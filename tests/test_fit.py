@@ -12,8 +12,8 @@ import pytest
 
 from regimecast import api
 from regimecast.errors import RunError
-from regimecast.fit import SamplerSettings
-from regimecast.runs import load_run, resolve_run
+from regimecast.fit.sampler import SamplerSettings
+from regimecast.store.runs import load_run, resolve_run
 
 from conftest import END, TINY
 
@@ -82,7 +82,7 @@ def test_numpyro_backend_samples_the_same_model_through_the_jax_kernels(model_bu
     """``--backend numpyro`` compiles the potential with the JAX backend of the Op (the JAX
     kernels): a tiny run gives finite draws whose log density, evaluated by the numba-compiled
     model, equals NumPyro's own record of it to rounding."""
-    from regimecast.fit import sample
+    from regimecast.fit.sampler import sample
 
     model = model_bundle.model
     settings = SamplerSettings(seed=3, backend="numpyro", chains=1, draws=5, tune=5, init="jitter")

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from regimecast import api, forecast
+from regimecast import api
+from regimecast.simulate import forecast
 from regimecast.errors import ResourceError
-from regimecast.forecast import ForecastSettings
+from regimecast.simulate.forecast import ForecastSettings
 
 SMALL = dict(seed=11, horizon=24, paths=50, max_draws=6, chunk=3)
 

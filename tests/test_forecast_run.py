@@ -11,8 +11,8 @@ import xarray as xr
 
 from regimecast import api
 from regimecast.errors import RunError
-from regimecast.forecast import ForecastSettings
-from regimecast.runs import load_run, seal
+from regimecast.simulate.forecast import ForecastSettings
+from regimecast.store.runs import load_run, seal
 
 SETTINGS = ForecastSettings(seed=5, horizon=24, paths=40, max_draws=20, chunk=8)
 EXCLUSIVE = ("soft_landing_cut_qt", "tech_correction_no_qe", "bubble_burst_then_qe")

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from regimecast.config import load_model_config
-from regimecast.history import policy_agreement
+from regimecast.config.model_file import load_model_config
+from regimecast.fit.history import policy_agreement
 
 
 def _idata(states, modal, dates, margin=0.2):

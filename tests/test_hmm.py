@@ -1,4 +1,4 @@
-"""Exactness tests for the NumPy HMM reference (regimecast.hmm): brute force and statsmodels.
+"""Exactness tests for the NumPy HMM reference (regimecast.model.hmm): brute force and statsmodels.
 
 References: brute-force enumeration of all K^T paths, statsmodels' MarkovRegression on the
 real monthly federal funds rate, and the identity d log p(y) / d ll[t, k] = P(s_t = k | y).
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy.special import logsumexp
 
-from regimecast import hmm
+from regimecast.model import hmm
 
 # ----------------------------------------------------------------------------- brute force
 

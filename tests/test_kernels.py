@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from regimecast import hmm
-from regimecast.kernels import (Params, emission_logpdf, forward, policy_transition, smooth,
+from regimecast.model import hmm
+from regimecast.model.kernels import (Params, emission_logpdf, forward, policy_transition, smooth,
                                 transitions)
 
 jax.config.update("jax_enable_x64", True)
@@ -123,8 +123,9 @@ def test_model_with_a_second_panel_adds_its_exact_log_marginal(model_bundle):
     log marginal of B (the first 120 months) at a point away from the initial one."""
     from dataclasses import replace
 
-    from regimecast.kernels import assemble, log_marginal
-    from regimecast.model import build_model, inputs, structure
+    from regimecast.model.kernels import assemble, log_marginal
+    from regimecast.model.graph import build_model
+    from regimecast.model.spec import inputs, structure
 
     rm = model_bundle
     a = rm.design
@@ -149,7 +150,7 @@ def test_model_with_a_second_panel_adds_its_exact_log_marginal(model_bundle):
 def test_corr_cholesky_jacobian_matches_numpyro_and_stays_finite():
     from numpyro.distributions.transforms import CorrCholeskyTransform
 
-    from regimecast.kernels import corr_cholesky_log_jacobian
+    from regimecast.model.kernels import corr_cholesky_log_jacobian
 
     t = CorrCholeskyTransform()
     w = jnp.asarray(np.random.default_rng(3).normal(0, 1.0, size=(5, 21)))
@@ -202,7 +203,7 @@ def test_naive_log_space_scan_has_nan_gradients_where_ours_is_finite():
 
 
 def test_small_linear_algebra_matches_numpy():
-    from regimecast.kernels import small_cholesky, state_cholesky, tril_inverse
+    from regimecast.model.kernels import small_cholesky, state_cholesky, tril_inverse
 
     rng = np.random.default_rng(6)
     A = rng.normal(size=(4, 7, 7))
@@ -225,9 +226,9 @@ def test_no_lapack_custom_calls_in_batched_posterior_kernels(model_bundle):
     """Regression: LAPACK custom calls (trsm, geqrf, potrf) vmapped over posterior draws
     deadlocked XLA's intra-op pool on a 2-core CPU (jaxlib 0.10.2; the CI run hung). The
     potential, its gradient and the batched state probabilities must lower to plain XLA ops."""
-    from regimecast.kernels import assemble, potential, state_probabilities
-    from regimecast.model import inputs, structure, variable_spec
-    from regimecast.prior_draws import prior_draws
+    from regimecast.model.kernels import assemble, potential, state_probabilities
+    from regimecast.model.spec import inputs, structure, variable_spec
+    from regimecast.model.prior_draws import prior_draws
 
     rm = model_bundle
     st, data = structure(rm.config, rm.priors), inputs(rm.design)
@@ -244,7 +245,7 @@ def test_no_lapack_custom_calls_in_batched_posterior_kernels(model_bundle):
 def test_leave_one_out_is_the_ratio_of_marginals_with_and_without_the_month():
     """p(y_t | y_-t) = p(y) / p(y_-t), the month's emission dropped from the NumPy filter on the
     joint matrix; its state distribution is that filter's smoothed one at t."""
-    from regimecast.kernels import leave_one_out
+    from regimecast.model.kernels import leave_one_out
 
     rng = np.random.default_rng(4)
     p = random_params(rng)

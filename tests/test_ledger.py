@@ -1,4 +1,4 @@
-"""The forecast ledger (regimecast.ledger, ``regimecast ledger``): recording (idempotent,
+"""The forecast ledger (regimecast.store.ledger, ``regimecast ledger``): recording (idempotent,
 concurrent writers, a writer killed mid-transaction), listing, and scoring against
 hand-computed values on a synthetic entry, against the Normal CRPS in closed form, and end to
 end from a real (tiny) forecast scored on the real data."""
@@ -19,11 +19,13 @@ import xarray as xr
 from scipy.stats import norm
 from typer.testing import CliRunner
 
-from regimecast import ledger, ledger_score, scoring
-from regimecast.config import load_model_config
-from regimecast.predicates import latent_factors
-from regimecast.scenarios import load_scenarios
-from regimecast.summaries import QUANTILES as SUMMARY_LEVELS
+from regimecast.store import ledger
+from regimecast.scoring import ledger as ledger_score
+from regimecast.scoring import scores as scoring
+from regimecast.config.model_file import load_model_config
+from regimecast.scenarios.predicates import latent_factors
+from regimecast.scenarios.sets import load_scenarios
+from regimecast.simulate.summaries import QUANTILES as SUMMARY_LEVELS
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = load_model_config(REPO / "models" / "default.toml")
@@ -412,7 +414,7 @@ def test_real_forecast_lands_in_the_ledger_and_is_scored(tiny_fit, workspace, fr
     horizon (2014-01..2015-12) is observed; policy scenarios are unresolved, the others resolved
     with Brier scores in [0, 1]; recording the same run again adds nothing."""
     from regimecast import api
-    from regimecast.forecast import ForecastSettings
+    from regimecast.simulate.forecast import ForecastSettings
 
     settings = ForecastSettings(seed=3, horizon=24, paths=20, max_draws=8, chunk=8)
     path, summary = api.forecast(workspace, tiny_fit[0], settings, store=False)

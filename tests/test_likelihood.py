@@ -1,4 +1,4 @@
-"""The numba potential and its hand-written gradient (regimecast.likelihood) against
+"""The numba potential and its hand-written gradient (regimecast.model.likelihood) against
 independent references on the real panel: SciPy's multivariate Student-t densities and
 softmax through the NumPy reference filter (value), the JAX kernels' potential and its
 ``jax.grad`` (value and every gradient entry), and the PyTensor Op in its three backends."""
@@ -15,12 +15,12 @@ from numpyro.distributions import LKJCholesky
 from numpyro.distributions.transforms import CorrCholeskyTransform
 from scipy import special, stats
 
-from regimecast import hmm
-from regimecast.kernels import assemble, potential
-from regimecast.likelihood import panel_args, potential_and_grad, static_args, theta_of
-from regimecast.likelihood.linalg import digamma
-from regimecast.model import inputs, structure, variable_spec
-from regimecast.prior_draws import prior_draws
+from regimecast.model import hmm
+from regimecast.model.kernels import assemble, potential
+from regimecast.model.likelihood import panel_args, potential_and_grad, static_args, theta_of
+from regimecast.model.likelihood.linalg import digamma
+from regimecast.model.spec import inputs, structure, variable_spec
+from regimecast.model.prior_draws import prior_draws
 
 jax.config.update("jax_enable_x64", True)
 
@@ -136,7 +136,7 @@ def test_model_log_density_agrees_across_backends(setup):
     path) and with PyTensor's C backend (``perform``) equal those of the JAX backend (the JAX
     kernels); a model on other data (the first 150 months) gets its own kernel inputs, not a
     cached graph of the first."""
-    from regimecast.model import build_model
+    from regimecast.model.graph import build_model
 
     rm = setup[0]
     short = replace(rm.design, y=rm.design.y[:150], ar_lag=rm.design.ar_lag[:150], dates=rm.design.dates[:150],

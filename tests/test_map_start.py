@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 
-from regimecast.fit import map_start
+from regimecast.fit.sampler import map_start
 
 
 def test_map_start_finds_the_higher_mode_and_counts_modes():
@@ -32,7 +32,7 @@ def test_tempered_logp_matches_the_closed_form():
     # x ~ N(0, 1) prior, y = 2 observed with y ~ N(x, 1); tempered: log N(x|0,1) + w log N(2|x,1)
     from scipy.stats import norm
 
-    from regimecast.fit import tempered_logp
+    from regimecast.fit.sampler import tempered_logp
 
     with pm.Model() as model:
         x = pm.Normal("x", 0.0, 1.0)
@@ -58,7 +58,7 @@ def test_annealed_map_path_ends_at_the_full_posterior_mode():
 def test_map_anneal_setting_is_validated():
     import pytest
 
-    from regimecast.fit import SamplerSettings
+    from regimecast.fit.sampler import SamplerSettings
 
     assert SamplerSettings(seed=1, map_anneal=[0.1, 1]).map_anneal == (0.1, 1.0)
     for bad in ((), (0.5,), (0.3, 0.1, 1.0), (0.0, 1.0), (0.5, 0.5, 1.0)):
@@ -69,7 +69,7 @@ def test_map_anneal_setting_is_validated():
 def test_map_start_moves_coordinates_with_zero_gradient_so_nutpie_can_start():
     # z enters nothing but its prior: from restart 0 (PyMC's initial point, z = 0) its gradient
     # is exactly 0 at the mode, which nutpie refuses as a start; map_start jitters it
-    from regimecast.fit import SamplerSettings, sample
+    from regimecast.fit.sampler import SamplerSettings, sample
 
     from scipy.optimize import minimize_scalar
     from scipy.stats import norm, t

@@ -18,13 +18,14 @@ from typer.testing import CliRunner
 from regimecast import api
 from regimecast.cli.priors import app as priors_app
 from regimecast.errors import ConfigError
-from regimecast.forecast import ForecastSettings
-from regimecast.kernels import corr_cholesky, corr_log_prior
-from regimecast.model import structure, variable_spec
-from regimecast.prior_draws import lkj_concentrations, lkj_unconstrained, prior_draws
-from regimecast.prior_predictive import check_prior_file, prior_changes
-from regimecast.priors import load_priors
-from regimecast.workspace import Workspace
+from regimecast.simulate.forecast import ForecastSettings
+from regimecast.model.kernels import corr_cholesky, corr_log_prior
+from regimecast.model.spec import structure, variable_spec
+from regimecast.config.prior_range import lkj_concentrations
+from regimecast.model.prior_draws import lkj_unconstrained, prior_draws
+from regimecast.simulate.prior_predictive import check_prior_file, prior_changes
+from regimecast.config.priors import load_priors
+from regimecast.store.workspace import Workspace
 
 from conftest import prior_folder
 
@@ -155,7 +156,7 @@ def test_prior_draws_have_every_variable_with_its_shape(baseline_draws):
 
 def test_normal_blocks_in_natural_units_match_the_prior(baseline_draws, model_bundle):
     """Non-centred z draws, mapped as kernels.assemble maps them, have the prior file's mu, sigma."""
-    from regimecast.model import NORMAL_BLOCKS
+    from regimecast.model.spec import NORMAL_BLOCKS
 
     _, st, draws = baseline_draws
     for block, name in NORMAL_BLOCKS.items():

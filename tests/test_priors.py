@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from regimecast.config import load_model_config
+from regimecast.config.model_file import load_model_config
 from regimecast.errors import ConfigError
-from regimecast.priors import load_priors
+from regimecast.config.priors import load_priors
 
 from conftest import prior_folder
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from regimecast.config import load_model_config
-from regimecast.diagnostics import Thresholds
+from regimecast.config.model_file import load_model_config
+from regimecast.config.thresholds import Thresholds
 from regimecast.errors import ConfigError
-from regimecast.priors import load_priors
-from regimecast.scenarios import load_scenarios
+from regimecast.config.priors import load_priors
+from regimecast.scenarios.sets import load_scenarios
 
 DEEP = Path(__file__).parent / "fixtures" / "deeply_nested.toml"
 
@@ -75,7 +75,7 @@ def _plain_interrupt(*args, **kwargs):
 
 @pytest.mark.parametrize("fit", [_nutpie_interrupted, _plain_interrupt], ids=["nutpie", "plain"])
 def test_ctrl_c_during_a_fit_says_what_was_left(workspace, fred_dir, monkeypatch, fit):
-    from regimecast.engine import RegimeModel
+    from regimecast.workflows.engine import RegimeModel
 
     monkeypatch.setattr(RegimeModel, "fit", fit)
     before = sorted(workspace.runs.iterdir()) if workspace.runs.exists() else []

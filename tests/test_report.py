@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from regimecast import render, report
-from regimecast.report import ReportContent, ReportError, write_report
+from regimecast.report import render
+from regimecast.report import forecast as report
+from regimecast.report.forecast import ReportContent, ReportError, write_report
 
 EVIL = "<script>alert(1)</script>"
 EVIL_NAME = f"{EVIL} & co"

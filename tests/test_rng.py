@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from regimecast import rng
-from regimecast.rng import gamma_candidates, random_bits, uniform
-from regimecast.simulate import (COV_DRAWDOWN, COV_FIXED, COV_OBSERVED, ForwardSpec, _covariates_by_column,
+from regimecast.simulate import rng
+from regimecast.simulate.rng import gamma_candidates, random_bits, uniform
+from regimecast.simulate.paths import (COV_DRAWDOWN, COV_FIXED, COV_OBSERVED, ForwardSpec, _covariates_by_column,
                                  _draw_softmax, forward_covariates)
 
 N = 200_000

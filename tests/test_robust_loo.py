@@ -13,8 +13,9 @@ import pytest
 from scipy import stats
 from scipy.special import logsumexp
 
-from regimecast.loo_pit import LooPit
-from regimecast.robust_loo import MixtureLoo, mixture_elpd, with_mixture
+from regimecast.checks.loo_pit import LooPit
+from regimecast.checks.loo_pit import MixtureLoo
+from regimecast.checks.robust_loo import mixture_elpd, with_mixture
 
 CHAINS, DRAWS = 4, 4000
 
@@ -64,9 +65,10 @@ def test_mixture_mcse_matches_the_spread_over_replications():
 def test_loo_mixture_target_adds_the_log_sum_of_inverse_loo_densities(model_bundle):
     import jax.numpy as jnp
 
-    from regimecast.kernels import (assemble, forward, leave_one_out, loglik_matrix, loo_mixture_potential,
+    from regimecast.model.kernels import (assemble, forward, leave_one_out, loglik_matrix, loo_mixture_potential,
                                     potential, transitions)
-    from regimecast.model import build_model, inputs, structure
+    from regimecast.model.graph import build_model
+    from regimecast.model.spec import inputs, structure
 
     rm = model_bundle
     one = rm.model
@@ -116,10 +118,10 @@ def test_reliable_mixture_estimates_replace_psis_where_k_is_high():
 def test_sample_mixture_runs_warm_on_a_real_fit(tiny_fit):
     """Plumbing on the tiny real fit (2 x 30 draws: the numbers mean nothing, their shapes do)."""
     from conftest import TINY
-    from regimecast.engine import RegimeModel
-    from regimecast.fit import SamplerSettings
-    from regimecast.robust_loo import sample_mixture
-    from regimecast.runs import load_run
+    from regimecast.workflows.engine import RegimeModel
+    from regimecast.fit.sampler import SamplerSettings
+    from regimecast.checks.robust_loo import sample_mixture
+    from regimecast.store.runs import load_run
 
     run = load_run(tiny_fit[0])
     rm = RegimeModel.from_run(run)

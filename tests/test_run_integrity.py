@@ -16,10 +16,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from regimecast import api, atomic, leftovers, runs
-from regimecast.engine import config_from_manifest
+from regimecast import api
+from regimecast.workflows import run as run_workflow
+from regimecast.store import atomic
+from regimecast.store import leftovers
+from regimecast.store import runs
+from regimecast.workflows.engine import config_from_manifest
 from regimecast.errors import Interrupted, RunError
-from regimecast.workspace import Workspace
+from regimecast.store.workspace import Workspace
 
 FIXTURES = Path(__file__).parent / "fixtures" / "runs"
 RUN_ID = "20261204T000000Z-baseline-00000000"
@@ -171,12 +175,12 @@ def test_a_kill_after_the_commit_is_completed_by_the_next_reader(run, monkeypatc
 
 def test_an_interrupted_forecast_says_what_it_left(run, monkeypatch):
     from regimecast.cli import app
-    from regimecast.forecast import ForecastSettings
+    from regimecast.simulate.forecast import ForecastSettings
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(api, "_forecast", interrupted)
+    monkeypatch.setattr(run_workflow, "_forecast", interrupted)
     ws = Workspace.at(run.parent.parent)
     with pytest.raises(Interrupted, match="nothing was written; the run has no forecast"):
         api.forecast(ws, RUN_ID, ForecastSettings(seed=1))

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from regimecast import predicates as pr
-from regimecast import scenarios as sc
+from regimecast.scenarios import predicates as pr
+from regimecast.scenarios import sets as sc
 from regimecast.errors import ConfigError
-from regimecast.predicates import (Binary, Num, PredicateError, SeriesFn, StateIs, TimeFn, Unary, evaluate,
+from regimecast.scenarios.predicates import (Binary, Num, PredicateError, SeriesFn, StateIs, TimeFn, Unary, evaluate,
                                    parse)
-from regimecast.scenarios import load_scenarios, summarise
+from regimecast.scenarios.sets import load_scenarios, summarise
 
 SERIES = ("y10", "equity", "gold", "vix", "fedfunds", "balance_sheet", "inflation")
 FACTORS = {"policy": ("hike", "hold", "qt", "cut", "cut_qt", "qe"),

@@ -1,5 +1,5 @@
 """The forward simulator against the model's own equations: one-step state frequencies equal
-the transition probabilities of :mod:`regimecast.kernels` (including the path-dependent
+the transition probabilities of :mod:`regimecast.model.kernels` (including the path-dependent
 drawdown trigger), one-step moments equal the emission's mean and covariance, and levels
 integrate the transforms exactly. Tolerances are Monte Carlo errors (z < 4.5)."""
 
@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from regimecast.kernels import Params, policy_transition
-from regimecast.simulate import (COV_DRAWDOWN, COV_FIXED, COV_OBSERVED, LEVEL_DIFF, LEVEL_EXP, LEVEL_IS_OBS,
+from regimecast.model.kernels import Params, policy_transition
+from regimecast.simulate.paths import (COV_DRAWDOWN, COV_FIXED, COV_OBSERVED, LEVEL_DIFF, LEVEL_EXP, LEVEL_IS_OBS,
                                  LEVEL_LOG_RETURN, ForwardSpec, Origin, forward_covariates, integrate,
                                  simulate_forward)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from regimecast import atomic
+from regimecast.store import atomic
 from regimecast.errors import RunError
-from regimecast.runs import resolve_run
+from regimecast.store.runs import resolve_run
 
 
 def test_interrupted_directory_write_leaves_nothing_complete(tmp_path):

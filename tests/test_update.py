@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 
 from regimecast.errors import RunError
-from regimecast.update import find_revisions, warm_start
+from regimecast.fit.update import find_revisions, warm_start
 
 from conftest import END
 
@@ -62,8 +62,9 @@ def test_revised_history_is_refused_naming_series_and_month(workspace, tiny_fit,
 
 def test_update_writes_child_run_and_report(workspace, tiny_fit, fred_dir):
     from regimecast import api
-    from regimecast.forecast import ForecastSettings, posterior_draws
-    from regimecast.runs import load_run
+    from regimecast.simulate.forecast import ForecastSettings
+    from regimecast.fit.posterior import posterior_draws
+    from regimecast.store.runs import load_run
 
     fs = ForecastSettings(seed=3, horizon=24, paths=10, max_draws=20)
     path, content = api.update(workspace, tiny_fit[0], data_dir=fred_dir, end="2014-03", forecast_settings=fs,
@@ -95,7 +96,7 @@ def test_update_writes_child_run_and_report(workspace, tiny_fit, fred_dir):
     assert (rep / "update.html").read_text().count("<table") == 3 and (rep / "index.html").is_file()
 
 
-# The production sampler settings (regimecast.defaults.SAMPLER; 4 x 2000 when it was measured): the
+# The production sampler settings (regimecast.config.defaults.SAMPLER; 4 x 2000 when it was measured): the
 # comparison below only means something between two fits that each converged. At 4 x 500
 # after 500 the fit from scratch did not (max R-hat 1.53, min bulk ESS 7; run 2026-11-25) and
 # its posterior means differed from the update's by up to 48 MCSEs, which measured the
@@ -123,9 +124,9 @@ def test_update_equals_fit_from_scratch_within_monte_carlo_error(workspace, fred
     expected among hundreds), and so does the filtered policy state in the last month. Both
     fits must pass the sampler diagnostics first. Takes ~45 minutes on 2 cores."""
     from regimecast import api
-    from regimecast.fit import SamplerSettings
-    from regimecast.forecast import ForecastSettings
-    from regimecast.runs import load_run
+    from regimecast.fit.sampler import SamplerSettings
+    from regimecast.simulate.forecast import ForecastSettings
+    from regimecast.store.runs import load_run
 
     settings = SamplerSettings(seed=SEED, **SLOW)
     parent, _ = api.fit(workspace, settings, data_dir=fred_dir, end=PARENT_END, progressbar=False)

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from regimecast import leftovers
+from regimecast.store import leftovers
 from regimecast.cli import data as data_cmd
 from regimecast.cli.common import DataDirOpt, EndOpt, ModelOpt, PriorsOpt, fail, workspace
-from regimecast.defaults import SAMPLER, SEED
+from regimecast.config.defaults import SAMPLER, SEED
 from regimecast.errors import RegimecastError
-from regimecast.workspace import Workspace
+from regimecast.store.workspace import Workspace
 
 app = typer.Typer(help="Bayesian regime-switching Monte Carlo forecasts of macro markets.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -48,7 +48,7 @@ InitOpt = Annotated[str, typer.Option("--init", help="map (default: every chain 
 def _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend, mass_matrix="low_rank", init="map",
          quiet: bool = False):
     from regimecast import api
-    from regimecast.fit import SamplerSettings
+    from regimecast.fit.sampler import SamplerSettings
 
     ws = workspace(ctx)
     try:
@@ -93,7 +93,7 @@ def _forecast(ctx, run_ref, horizon, paths, max_draws, seed, store, data_dir=Non
     from rich.progress import Progress
 
     from regimecast import api
-    from regimecast.forecast import ForecastSettings
+    from regimecast.simulate.forecast import ForecastSettings
 
     ws = workspace(ctx)
     try:

@@ -8,10 +8,9 @@ from typing import Annotated
 import typer
 
 from regimecast.cli.common import DataDirOpt, ModelOpt, PriorsOpt, fail, workspace
-from regimecast.defaults import SEED
+from regimecast.config.defaults import SEED
 from regimecast.errors import RegimecastError
 
-REPORT_DIR = "backtest"      # reports/backtest/
 
 
 def backtest(
@@ -48,8 +47,8 @@ def backtest(
     in runs/backtest/<config hash>/ are skipped); report in reports/backtest/. The default
     sampler settings (2 chains x 300 draws, 300 tuning steps) are reduced to make the backtest
     feasible; most origins' fits are then flagged as untrusted."""
-    from regimecast import backtest as bt
-    from regimecast import backtest_report as rep
+    from regimecast.workflows import backtest as bt
+    from regimecast.report import backtest as rep
 
     ws = workspace(ctx)
     if serial and scheduler:
@@ -79,7 +78,7 @@ def backtest(
                                 directory=str(result.directory), skipped=result.skipped,
                                 unresolvable=inputs.unresolvable, failed=result.failed,
                                 reproduce=_reproduce(settings, model, priors, data_dir))
-    out = rep.write_backtest_report(ws.reports / REPORT_DIR, summary)
+    out = rep.write_backtest_report(ws.reports / bt.REPORT_DIR, summary)
     _print_skill(summary)
     typer.echo("where the engine is worse:")
     for line in summary["engine_worse"]:
@@ -107,7 +106,7 @@ def _print_skill(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from regimecast.backtest import ENGINE
+    from regimecast.scoring.backtest import ENGINE
 
     base = list(summary["baselines"])
     table = Table(title="CRPS skill of the engine (1 - CRPS_engine / CRPS_baseline; > 0: engine better)",

@@ -7,7 +7,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from regimecast.workspace import Workspace
+from regimecast.store.workspace import Workspace
 
 DataDirOpt = Annotated[Path | None, typer.Option(
     "--data-dir", help="Data directory (default: $REGIMECAST_DATA_DIR, else the workspace data/).")]

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from regimecast.cli.common import DataDirOpt, EndOpt, fail, workspace
-from regimecast.defaults import SAMPLER, SEED
+from regimecast.config.defaults import SAMPLER, SEED
 from regimecast.errors import RegimecastError
 
 
@@ -25,7 +25,7 @@ def compare(ctx: typer.Context,
     """Fit each prior set on the same data and report PSIS-LOO and leave-future-out ELPD,
     stacking weights and the scenario probabilities side by side (reports/compare/<id>/)."""
     from regimecast import api
-    from regimecast.fit import SamplerSettings
+    from regimecast.fit.sampler import SamplerSettings
 
     ws = workspace(ctx)
     try:

@@ -13,7 +13,7 @@ from regimecast.data.fred import FRED_CSV_URL, check_series_ids, default_pull_id
 from regimecast.data.fred import pull as fred_pull
 from regimecast.data.panel import build_panel
 from regimecast.cli.common import DataDirOpt, EndOpt, ModelOpt, fail, model_path, workspace
-from regimecast.config import load_model_config
+from regimecast.config.model_file import load_model_config
 from regimecast.data.spec import SeriesSpec
 from regimecast.errors import RegimecastError
 

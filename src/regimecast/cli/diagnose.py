@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from regimecast.cli.common import DataDirOpt, fail, workspace
-from regimecast.defaults import SEED
+from regimecast.config.defaults import SEED
 from regimecast.errors import RegimecastError
 
 ERROR_EXIT = 3   # 0-2 are the verdicts
@@ -32,8 +32,8 @@ def diagnose(ctx: typer.Context,
     """Review a fitted run: convergence, sampler, prior contraction, posterior predictive checks,
     LOO-PIT, mixture-sampled LOO where PSIS is unreliable. Prints the verdict pass / warn / fail
     with reasons; exit code 0 / 1 / 2."""
-    from regimecast.diagnose import diagnose as run_diagnose
-    from regimecast.review import DiagnoseSettings
+    from regimecast.workflows.diagnose import diagnose as run_diagnose
+    from regimecast.checks.review import DiagnoseSettings
 
     try:
         settings = DiagnoseSettings(seed=seed, ppc_draws=ppc_draws, ppc_paths=ppc_paths, pit_draws=pit_draws,

@@ -22,11 +22,11 @@ def ledger(ctx: typer.Context) -> None:
     """List every recorded forecast with the latest scoring's aggregates."""
     if ctx.invoked_subcommand is not None:
         return
-    from regimecast.ledger import list_forecasts
+    from regimecast.workflows.ledger import list_forecasts
 
     ws = workspace(ctx)
     try:
-        rows = list_forecasts(ws.ledger)
+        rows = list_forecasts(ws)
     except RegimecastError as e:
         fail(e)
     if not rows:
@@ -51,11 +51,11 @@ def score(ctx: typer.Context, data_dir: DataDirOpt = None) -> None:
 
     CRPS and 50%/90% interval coverage of the assets, Brier score of the scenarios decidable
     from market data; recorded with the data directory, file hashes and months used."""
-    from regimecast.ledger_score import score as score_ledger
+    from regimecast.workflows.ledger import score_ledger
 
     ws = workspace(ctx)
     try:
-        result = score_ledger(ws.ledger, ws.data_dir(data_dir))
+        result = score_ledger(ws, data_dir)
     except (RegimecastError, ValueError) as e:
         fail(e)
     if not result.forecasts:
@@ -99,13 +99,11 @@ def score(ctx: typer.Context, data_dir: DataDirOpt = None) -> None:
 def add(ctx: typer.Context, run_ref: str = typer.Argument("latest", help="Run id, unique id prefix, path, "
                                                           "or 'latest'.")) -> None:
     """Record an existing run's forecast (e.g. one made before the ledger existed)."""
-    from regimecast.ledger import record_run
-    from regimecast.runs import resolve_run
+    from regimecast.workflows.ledger import record
 
     ws = workspace(ctx)
     try:
-        path = resolve_run(ws.runs, run_ref)
-        fid, added = record_run(ws.ledger, path)
+        path, fid, added = record(ws, run_ref)
     except (RegimecastError, ValueError) as e:
         fail(e)
     typer.echo(f"forecast {fid} ({path.name}): {'added' if added else 'already in the ledger'}")

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from regimecast.cli.common import DataDirOpt, EndOpt, ModelOpt, fail, workspace
-from regimecast.defaults import SEED
+from regimecast.config.defaults import SEED
 from regimecast.errors import RegimecastError
 
 app = typer.Typer(help="Prior sets (priors/*.toml): validate a file against the model, show its prior predictive.",
@@ -68,8 +68,8 @@ def show(ctx: typer.Context, file: FileArg,
     from rich.progress import Progress
 
     from regimecast import api
-    from regimecast.forecast import ForecastSettings
-    from regimecast.prior_predictive import predictive_tables
+    from regimecast.simulate.forecast import ForecastSettings
+    from regimecast.simulate.prior_predictive import predictive_tables
 
     try:
         settings = ForecastSettings(seed=seed, horizon=horizon, paths=paths, max_draws=draws)

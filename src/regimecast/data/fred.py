@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from regimecast.atomic import write_bytes
+from regimecast.store.atomic import write_bytes
 from regimecast.data.csv import MAX_FILE_BYTES, parse_fred_csv
 from regimecast.data.spec import SeriesSpec, is_series_id
 from regimecast.errors import DataError, FetchError, shown

@@ -1,0 +1,2 @@
+"""Reports: the render toolkit (HTML, Markdown, figures, JSON) and the forecast, update, compare,
+diagnostics and backtest pages."""
