@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -14,6 +15,7 @@ import xarray as xr
 from scipy import stats
 
 from regimecast.checks.compare import lfo, loo_table, narrative_shifts, scenario_table
+from regimecast.config.thresholds import Thresholds
 
 N, CHAINS, DRAWS = 30, 4, 5000
 
@@ -34,9 +36,11 @@ def conjugate():
     return y, idata
 
 
+K_WARN = Thresholds.load(Path(__file__).resolve().parents[1] / "models" / "diagnostics.toml").warn.pareto_k
+
 def test_lfo_matches_exact_one_step_predictive(conjugate):
     y, idata = conjugate
-    res = lfo(idata, 10)
+    res = lfo(idata, 10, K_WARN)
     exact = []
     for t in range(N - 10, N):                      # p(y_t | y_0..t-1) = N(m_t, 1 + v_t)
         v = 1.0 / (1.0 + t)
@@ -45,7 +49,7 @@ def test_lfo_matches_exact_one_step_predictive(conjugate):
     assert res["elpd"] == pytest.approx(sum(exact), abs=0.1)
     assert res["dates"][0] == "2001-09" and len(res["pareto_k"]) == 10 and res["n_bad_k"] == 0
     with pytest.raises(ValueError, match="LFO over 30 months"):
-        lfo(idata, N)
+        lfo(idata, N, K_WARN)
 
 
 def test_loo_matches_exact_leave_one_out(conjugate):
@@ -55,7 +59,7 @@ def test_loo_matches_exact_leave_one_out(conjugate):
     shifted = az.InferenceData(posterior=idata.posterior,
                                log_likelihood=idata.log_likelihood + 0.0)
     lppd = sum(stats.norm.logpdf(y, y.sum() / (N + 1), np.sqrt(1.0 + 1.0 / (N + 1))))   # in-sample, exact
-    table, weights = loo_table({"a": idata, "b": shifted})
+    table, weights = loo_table({"a": idata, "b": shifted}, K_WARN)
     assert table["a"]["elpd"] == pytest.approx(exact, abs=0.05)
     assert table["a"]["n_bad_k"] == 0 and table["a"]["p_loo"] == pytest.approx(lppd - exact, abs=0.05)
     assert sum(weights.values()) == pytest.approx(1.0)

@@ -31,10 +31,7 @@ from scipy.special import logsumexp
 from regimecast.fit.posterior import LOO_VAR, ONE_STEP_VAR
 from regimecast.simulate.prior_predictive import prior_changes
 from regimecast.config.priors import PriorArray, PriorSet
-from regimecast.scenarios.sets import summarise_probabilities
-
-PARETO_K_WARN = 0.7   # Vehtari et al. (2024), "Pareto smoothed importance sampling", JMLR 25: k > 0.7 unreliable
-
+from regimecast.probability import summarise_probabilities
 
 def _pointwise(idata: az.InferenceData) -> np.ndarray:
     """(S, T) one-step-ahead log predictive densities, chains stacked."""
@@ -45,10 +42,11 @@ def _pointwise(idata: az.InferenceData) -> np.ndarray:
     return ll.stack(sample=("chain", "draw")).transpose("sample", "date").values
 
 
-def lfo(idata: az.InferenceData, months: int) -> dict:
+def lfo(idata: az.InferenceData, months: int, k_warn: float) -> dict:
     """Approximate one-step-ahead leave-future-out ELPD over the last ``months`` months of the
     sample: per origin month, the ELPD of the next month and the Pareto k of its weights;
-    totals with the standard error sqrt(n var(elpd_t))."""
+    totals with the standard error sqrt(n var(elpd_t)); ``n_bad_k`` counts origins with k > ``k_warn``
+    (``warn.pareto_k`` of ``models/diagnostics.toml``)."""
     ll = _pointwise(idata)
     S, T = ll.shape
     if not 0 < months < T:
@@ -63,12 +61,12 @@ def lfo(idata: az.InferenceData, months: int) -> dict:
     elpd_arr = np.asarray(elpd)
     return {"months": months, "dates": [str(np.datetime_as_string(d, unit="M")) for d in dates[T - months:]],
             "elpd_pointwise": elpd_arr.tolist(), "pareto_k": ks, "elpd": float(elpd_arr.sum()),
-            "se": float(np.sqrt(months * elpd_arr.var())), "n_bad_k": int(np.sum(np.asarray(ks) > PARETO_K_WARN))}
+            "se": float(np.sqrt(months * elpd_arr.var())), "n_bad_k": int(np.sum(np.asarray(ks) > k_warn))}
 
 
-def loo_table(idatas: dict[str, az.InferenceData]) -> tuple[dict[str, dict], dict[str, float]]:
+def loo_table(idatas: dict[str, az.InferenceData], k_warn: float) -> tuple[dict[str, dict], dict[str, float]]:
     """Per prior set: PSIS-LOO ELPD, its SE, effective number of parameters and the number of
-    months with Pareto k above the threshold; and the stacking weights (ArviZ ``compare``).
+    months with Pareto k above ``k_warn`` (``warn.pareto_k`` of ``models/diagnostics.toml``); and the stacking weights (ArviZ ``compare``).
     ArviZ's warning on k > 0.7 is silenced: the table counts those months instead."""
     out = {}
     with warnings.catch_warnings():
@@ -77,7 +75,7 @@ def loo_table(idatas: dict[str, az.InferenceData]) -> tuple[dict[str, dict], dic
             res = az.loo(idata, pointwise=True, var_name=LOO_VAR)
             k = np.asarray(res.pareto_k)
             out[name] = {"elpd": float(res.elpd_loo), "se": float(res.se), "p_loo": float(res.p_loo),
-                         "n_bad_k": int(np.sum(k > PARETO_K_WARN)), "max_k": float(np.max(k))}
+                         "n_bad_k": int(np.sum(k > k_warn)), "max_k": float(np.max(k))}
         if len(idatas) > 1:
             cmp = az.compare(idatas, ic="loo", method="stacking", var_name=LOO_VAR)
     if len(idatas) > 1:

@@ -3,9 +3,11 @@ sampler's own signals, prior-to-posterior contraction and prior-data conflict, p
 predictive checks (:mod:`regimecast.checks.ppc`) and LOO-PIT (:mod:`regimecast.checks.loo_pit`), and the
 verdict ``pass`` / ``warn`` / ``fail`` against ``models/diagnostics.toml``.
 
-Computation only: figures and HTML are :mod:`regimecast.report.diagnostics`. Every function reads
-saved results (the run's InferenceData, the model rebuilt from its manifest); nothing samples
-the posterior again.
+Computation only: figures and HTML are :mod:`regimecast.report.diagnostics`. The review reads
+saved results (the run's InferenceData, the model rebuilt from its manifest) and never samples
+the fit's posterior again; the one sampling it may do is :func:`robust_loo_review`'s, of a
+different target (the mixture of leave-one-out posteriors, :func:`regimecast.checks.robust_loo.
+sample_mixture`) where some month's Pareto k is above the warn level.
 """
 
 from __future__ import annotations

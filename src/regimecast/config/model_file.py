@@ -15,6 +15,7 @@ import pandas as pd
 from regimecast.store import tomlfile
 from regimecast.data.spec import SampleSpec, SeriesSpec, parse_sample, parse_series
 from regimecast.errors import ConfigError
+from regimecast.months import is_month
 
 SCHEMA_VERSION = 1
 EMISSION_FAMILIES = ("student_t", "normal")
@@ -262,10 +263,6 @@ def _number(path: Path, key: str, value: Any) -> float:
 
 
 def _month(path: Path, key: str, value: Any) -> str:
-    try:
-        pd.Period(value, "M")
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(path, key, value, "expected a month 'YYYY-MM'") from exc
-    if not (isinstance(value, str) and len(value) == 7):
+    if not is_month(value):
         raise ConfigError(path, key, value, "expected a month 'YYYY-MM'")
     return value

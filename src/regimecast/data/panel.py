@@ -25,6 +25,7 @@ import xarray as xr
 from regimecast.data.csv import CsvSeries, read_fred_csv
 from regimecast.data.spec import SampleSpec, SeriesSpec, parse_month
 from regimecast.errors import ConfigError, DataError
+from regimecast.months import month_str
 
 LEVEL_HISTORY_MONTHS = 24  # months of levels kept before ``start`` (lagged yoy, 12-month drawdowns)
 _LAGS = {"diff": 1, "log_diff_pct": 1, "yoy_pct": 12, "log": 0, "level": 0}
@@ -69,11 +70,11 @@ class Panel:
 
     @property
     def start(self) -> str:
-        return _month(self.observations["date"].values[0])
+        return month_str(self.observations["date"].values[0])
 
     @property
     def end(self) -> str:
-        return _month(self.observations["date"].values[-1])
+        return month_str(self.observations["date"].values[-1])
 
     @property
     def missing_mask(self) -> xr.DataArray:
@@ -136,12 +137,12 @@ def build_panel(series: Sequence[SeriesSpec], sample: SampleSpec, data_dir: Path
         want = _ts(parse_month("--end", "end", end))
         if want > stop:
             raise DataError(loaded[limiter][0].file, limiter, None, end,
-                            f"requested end is after the common end {_month(stop)} "
+                            f"requested end is after the common end {month_str(stop)} "
                             f"(series '{limiter}' ends there)")
         stop = want
     n = (stop.year - start.year) * 12 + stop.month - start.month + 1
     if n < sample.min_months:
-        raise DataError(data_dir, "sample", None, f"{sample.start}..{_month(stop)}",
+        raise DataError(data_dir, "sample", None, f"{sample.start}..{month_str(stop)}",
                         f"sample has {max(n, 0)} months, needs at least "
                         f"min_months = {sample.min_months}")
     for s in required:
@@ -151,7 +152,7 @@ def build_panel(series: Sequence[SeriesSpec], sample: SampleSpec, data_dir: Path
             raise DataError(m.file, s.fred_id, None, m.csv.first.date().isoformat() if m.csv
                             and m.csv.first is not None else None,
                             f"sample start {sample.start} is before the series' first "
-                            f"transformable month {_month(first) if first else 'none'} "
+                            f"transformable month {month_str(first) if first else 'none'} "
                             f"(transform '{s.transform}')")
     dates = pd.date_range(start, stop, freq="MS", unit="ns", name="date")
     ldates = pd.date_range(start - pd.DateOffset(months=LEVEL_HISTORY_MONTHS), stop,
@@ -173,10 +174,6 @@ def build_panel(series: Sequence[SeriesSpec], sample: SampleSpec, data_dir: Path
 
 def _ts(month: str) -> pd.Timestamp:
     return pd.Timestamp(f"{month}-01")
-
-
-def _month(t: object) -> str:
-    return pd.Timestamp(t).strftime("%Y-%m")
 
 
 def _frequency(index: pd.DatetimeIndex) -> str:
@@ -207,7 +204,7 @@ def _read_monthly(fred_id: str, spec: SeriesSpec, data_dir: Path, today: dt.date
     bme = last_row.to_period("M").to_timestamp() + pd.offsets.BMonthEnd(0)
     if (freq == "daily" and last_row < bme) or (
             freq == "weekly" and last_row + pd.Timedelta(days=7) <= bme):
-        dropped = _month(last_row)
+        dropped = month_str(last_row)
         monthly = monthly.iloc[:-1]
     if monthly.size:
         monthly = monthly.reindex(pd.period_range(monthly.index[0], monthly.index[-1], freq="M"))
@@ -227,7 +224,7 @@ def _combine(spec: SeriesSpec, main: _Monthly, minus: _Monthly | None) -> pd.Ser
     if spec.takes_log and (level <= 0).any():
         bad = level[level <= 0]
         raise DataError(main.file, spec.fred_id, None, float(bad.iloc[0]),
-                        f"monthly level {_month(bad.index[0])} is not positive but the "
+                        f"monthly level {month_str(bad.index[0])} is not positive but the "
                         f"'{spec.transform}' transform takes a log")
     if level.size:
         level = level.reindex(pd.date_range(level.index[0], level.index[-1], freq="MS",
@@ -265,9 +262,9 @@ def _check_lag(required: Sequence[SeriesSpec], loaded: dict, max_lag: int) -> No
             lag = (top.year - last.year) * 12 + top.month - last.month
             if lag > max_lag:
                 raise DataError(m.file, m.csv.series_id, None, m.csv.last.date().isoformat(),
-                                f"stale file: last complete month {_month(last)}"
+                                f"stale file: last complete month {month_str(last)}"
                                 f" lags the newest series {newest.csv.series_id} "
-                                f"({_month(top)}, last date {newest.csv.last.date().isoformat()}) "
+                                f"({month_str(top)}, last date {newest.csv.last.date().isoformat()}) "
                                 f"by {lag} months > max_lag_months = {max_lag}")
 
 
@@ -292,7 +289,7 @@ def _provenance(spec: SeriesSpec, pair: tuple[_Monthly, _Monthly | None], obs: p
             fred_id=fred_id, file=str(m.file), sha256=cs.sha256 if cs else None,
             first=day(cs.first) if cs else None, last=day(cs.last) if cs else None,
             n_obs=cs.n_obs if cs else 0,
-            missing_months=tuple(_month(t) for t in missing.index[missing.isna()]),
+            missing_months=tuple(month_str(t) for t in missing.index[missing.isna()]),
             dropped_month=m.dropped, minus=minus)
 
     main, minus = pair

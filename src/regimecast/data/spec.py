@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from regimecast.errors import ConfigError
+from regimecast.months import is_month
 
 ROLES = ("observed", "covariate")
 AGGREGATIONS = ("mean", "last")
@@ -28,7 +29,6 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def is_series_id(value: object) -> bool:
     """True for a FRED id: letters, digits and ``_`` only (it becomes a file name)."""
     return isinstance(value, str) and _ID_RE.fullmatch(value) is not None
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,7 @@ _SAMPLE_KEYS = frozenset(("start", "min_months", "max_lag_months"))
 
 def parse_month(file: object, key: str, value: Any) -> str:
     """Validate a "YYYY-MM" month string; return it unchanged."""
-    m = _MONTH_RE.match(value) if isinstance(value, str) else None
-    if m is None or not 1 <= int(m.group(2)) <= 12:
+    if not is_month(value):
         raise ConfigError(file, key, value, 'expected a month "YYYY-MM"')
     return value
 

@@ -8,7 +8,6 @@ import html
 from pathlib import Path
 
 from regimecast.store import atomic
-from regimecast.checks.compare import PARETO_K_WARN
 from regimecast.report.render import html_table, jsonable, md_table, page, pct, render_summary_json
 
 HTML_FILE, MARKDOWN_FILE, JSON_FILE = "index.html", "compare.md", "compare.json"
@@ -38,8 +37,8 @@ def _sections(c: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
                            "—" if r["kept"] is None else f"{r['kept']:.2f}"])
     return [
         ("Which narrative the data favour",
-         ["prior set", "run", "ELPD (PSIS-LOO)", "ELPD difference", "stacking weight", f"months with k > {PARETO_K_WARN}",
-          f"ELPD (LFO, last {lfo_months} months)", f"LFO origins with k > {PARETO_K_WARN}", "diagnostics"], fit,
+         ["prior set", "run", "ELPD (PSIS-LOO)", "ELPD difference", "stacking weight", f"months with k > {c['pareto_k_warn']}",
+          f"ELPD (LFO, last {lfo_months} months)", f"LFO origins with k > {c['pareto_k_warn']}", "diagnostics"], fit,
          "ELPD: expected log predictive density of the monthly observation vector (higher is better), with its "
          "standard error; the difference is to the best prior set with the SE of the difference. Stacking "
          "weights (ArviZ) combine the predictive distributions. LFO: one-step-ahead leave-future-out by "

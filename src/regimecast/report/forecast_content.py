@@ -15,7 +15,7 @@ from regimecast.model.kernels import Structure
 from regimecast.config.priors import PriorSet
 from regimecast.report.forecast import ReportContent
 from regimecast.store.runs import Run
-from regimecast.scenarios.sets import summarise_probabilities
+from regimecast.probability import summarise_probabilities
 
 HISTORY_YEARS = 10          # years of monthly history shown before the fan charts
 CONDITIONAL_QUANTILES = {"q05": 0.05, "q50": 0.5, "q95": 0.95}

@@ -5,7 +5,6 @@ draws. The predicate language itself is :mod:`regimecast.scenarios.predicates`.
 
 from __future__ import annotations
 
-import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,10 +16,10 @@ import xarray as xr
 
 from regimecast.store import tomlfile
 from regimecast.errors import ConfigError
+from regimecast.probability import summarise_probabilities
 from regimecast.scenarios.predicates import IDENT, Expr, PredicateError, parse
 
 SCHEMA_VERSION = 1
-QUANTILES = (0.05, 0.95)              # credible band of the per-draw probabilities
 TOML_TYPES = {str: "a string", int: "an integer", list: "an array", dict: "a table"}
 
 
@@ -107,13 +106,3 @@ def summarise(indicators: xr.DataArray) -> dict[str, float]:
     if set(indicators.dims) != {"draw", "path"}:
         raise ValueError(f"indicators must have dims (draw, path), got {indicators.dims}")
     return summarise_probabilities(np.asarray(indicators.astype(float).mean("path").values, dtype=float))
-
-
-def summarise_probabilities(p: np.ndarray) -> dict[str, float]:
-    """Per-draw probabilities ``p`` (S,) -> the mean, its 5% and 95% quantiles ("lo", "hi")
-    and the Monte Carlo standard error sqrt(var_d(p_d) / S) ("mcse"; sample variance, ddof=1;
-    NaN for one draw), treating draws as independent."""
-    p = np.asarray(p, dtype=float)
-    lo, hi = np.quantile(p, QUANTILES)
-    mcse = math.sqrt(float(np.var(p, ddof=1)) / p.size) if p.size > 1 else math.nan
-    return {"mean": float(p.mean()), "lo": float(lo), "hi": float(hi), "mcse": mcse}

@@ -31,7 +31,9 @@ from regimecast.config.model_file import ModelConfig, load_model_config
 from regimecast.errors import ConfigError
 from regimecast.store.ledger import (CRPS_METHOD, LedgerError, StoredForecast, StoredScenario, data_record,
                                load_forecasts, now_utc, open_ledger, transaction)
+from regimecast.data.panel import build_panel, transform_levels
 from regimecast.months import month_str
+from regimecast.simulate.paths import LEVEL_IS_OBS, TRANSFORM_LEVEL
 from regimecast.scenarios.predicates import PredicateError, evaluate, latent_factors, parse, series_used
 from regimecast.scoring.scores import INTERVALS, brier, crps_from_quantiles, interval_bounds
 
@@ -153,9 +155,6 @@ def realised_levels(config: ModelConfig, panel) -> pd.DataFrame:
     """Realised levels in the forecast's units, one column per observed series: the monthly
     level (yield, index points, USD, VIX points), or the transformed value for a series whose
     simulated level is its observation (inflation year on year)."""
-    from regimecast.data.panel import transform_levels
-    from regimecast.simulate.paths import LEVEL_IS_OBS, TRANSFORM_LEVEL
-
     specs = {s.name: s for s in config.series}
     cols = {}
     for s in config.observed:
@@ -179,8 +178,6 @@ def score(db: str | Path, data_dir: str | Path) -> Scoring:
     """Score every forecast in the ledger against the data in ``data_dir`` (each forecast with
     the panel of its own model file) and record the scores, the data directory, the file
     hashes and the months used in one transaction. Nothing is recorded for an empty ledger."""
-    from regimecast.data.panel import build_panel
-
     data_dir = Path(data_dir)
     with open_ledger(db) as conn:
         forecasts = load_forecasts(conn)

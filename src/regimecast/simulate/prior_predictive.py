@@ -33,7 +33,8 @@ from regimecast.simulate.forecast import ForecastSettings, drawdown_window, forw
 from regimecast.model.spec import inputs, structure, variable_spec
 from regimecast.model.prior_draws import prior_draws
 from regimecast.config.priors import PriorArray, PriorSet, load_priors
-from regimecast.scenarios.sets import ScenarioSet, summarise_probabilities
+from regimecast.scenarios.sets import ScenarioSet
+from regimecast.probability import summarise_probabilities
 
 ORIGIN_NOTE = ("prior predictive: parameters drawn from the prior only; the data enter only through the "
                "starting point: observed levels and covariates at {origin}, and the joint state at {origin} "

@@ -34,7 +34,8 @@ import xarray as xr
 from regimecast.store import tomlfile
 from regimecast.errors import RegimecastError
 from regimecast.months import add_months, month_str
-from regimecast.scenarios.sets import summarise_probabilities
+from regimecast.probability import summarise_probabilities
+from regimecast.store.runs import load_manifest
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 60.0                 # a writer waits this long for another's transaction
@@ -296,8 +297,6 @@ def record(db: str | Path, manifest: dict, summary: xr.Dataset) -> tuple[int, bo
 
 def record_run(db: str | Path, run_dir: str | Path) -> tuple[int, bool]:
     """Add the forecast of a run directory (manifest verified against its files) to the ledger."""
-    from regimecast.store.runs import load_manifest
-
     manifest = load_manifest(Path(run_dir))
     if SUMMARY_FILE not in manifest.get("files", {}):
         raise LedgerError(f"{run_dir}: manifest field files has no {SUMMARY_FILE}: the run has no forecast yet")

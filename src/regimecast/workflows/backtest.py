@@ -52,6 +52,7 @@ from regimecast.scoring import baselines
 from regimecast.scoring import scores as scoring
 from regimecast.scoring.backtest import ENGINE, SCHEMA_VERSION, OriginForecast, dump_json, realised, score_origin
 from regimecast.scoring.scores import INTERVALS
+from regimecast.config.defaults import SAMPLER
 from regimecast.config.model_file import ModelConfig
 from regimecast.data.panel import Panel, build_panel
 from regimecast.config.thresholds import Thresholds
@@ -90,7 +91,8 @@ class BacktestSettings:
     settings of every refit: ``chains`` x ``draws`` after ``tune``, ``paths`` per posterior
     draw from at most ``max_draws`` draws. The defaults (2 x 300, 300 tuning steps) keep a
     refit to a few minutes on 2 cores; they are below what the diagnostics need, so most
-    origins' fits are flagged as untrusted (the production fit is 4 x 1000 after 1000)."""
+    origins' fits are flagged as untrusted (the production fit is
+    :data:`regimecast.config.defaults.SAMPLER`)."""
 
     start: str
     every: int
@@ -102,9 +104,9 @@ class BacktestSettings:
     tune: int = 300
     paths: int = 20
     max_draws: int = 600
-    backend: str = "nutpie"
-    mass_matrix: str = "low_rank"
-    init: str = "map"
+    backend: str = SAMPLER["backend"]
+    mass_matrix: str = SAMPLER["mass_matrix"]
+    init: str = SAMPLER["init"]
 
     def __post_init__(self) -> None:
         if self.every < 1:

@@ -17,6 +17,7 @@ from regimecast.simulate.forecast import ForecastSettings
 from regimecast.store import runs
 from regimecast.store.workspace import Workspace
 from regimecast.workflows.engine import config_from_manifest
+from regimecast.workflows.inputs import thresholds
 from regimecast.workflows.run import FORECAST_SUMMARY, fit, forecast
 
 def _narrative_shifts(loaded: dict[str, runs.Run]) -> dict[str, dict]:
@@ -69,15 +70,16 @@ def compare(ws: Workspace, priors: list[str], settings: SamplerSettings, *, runs
         else:
             summaries[n] = forecast(ws, r.path, fs, store=False, data_dir=data_dir)[1]
     idatas = {n: r.idata for n, r in loaded.items()}
-    loo, weights = cmp.loo_table(idatas)
+    k_warn = thresholds(ws).warn.pareto_k
+    loo, weights = cmp.loo_table(idatas, k_warn)
     start, stop = spans.pop()
     content = {
         "data_start": start, "data_end": stop,
         "settings": f"forecast: {fs.max_draws} draws x {fs.paths} paths, seed {fs.seed}; LFO over the last {lfo_months} months",
         "runs": {n: {"run_id": r.run_id, "prior_sha256": r.manifest["priors"]["sha256"],
                      "diagnostics": r.manifest["diagnostics"]} for n, r in loaded.items()},
-        "loo": loo, "weights": weights,
-        "lfo": {n: cmp.lfo(i, lfo_months) for n, i in idatas.items()},
+        "pareto_k_warn": k_warn, "loo": loo, "weights": weights,
+        "lfo": {n: cmp.lfo(i, lfo_months, k_warn) for n, i in idatas.items()},
         "scenarios": cmp.scenario_table(summaries, weights),
         "shifts": _narrative_shifts(loaded),
     }

@@ -12,7 +12,7 @@ from regimecast.fit.posterior import posterior_draws
 from regimecast.fit.sampler import SamplerSettings, free_names
 from regimecast.model.spec import inputs, structure
 from regimecast.report.update import write_update_report
-from regimecast.scenarios.sets import summarise_probabilities
+from regimecast.probability import summarise_probabilities
 from regimecast.simulate.forecast import ForecastSettings
 from regimecast.store import runs
 from regimecast.store.workspace import DATA_DIR_ENV, Workspace
