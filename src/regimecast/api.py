@@ -16,6 +16,7 @@ import xarray as xr
 from regimecast import ledger, runs
 from regimecast.config import ModelConfig, load_model_config
 from regimecast.data.panel import Panel, build_panel
+from regimecast.defaults import check_chains
 from regimecast.diagnostics import Thresholds
 from regimecast.engine import FitResult, RegimeModel
 from regimecast.errors import Interrupted, RunError
@@ -47,9 +48,7 @@ def fit(ws: Workspace, settings: SamplerSettings, *, model: str | None = None, p
     Settings that could only fail after sampling (one chain: no R-hat; a seed beyond 2^63) are
     refused first; Ctrl-C while sampling is an :class:`Interrupted` saying nothing was written."""
     check_seed(settings.seed)
-    if settings.chains < 2:
-        raise ValueError(f"chains = {settings.chains}: at least 2 chains are needed (R-hat compares chains; "
-                         "a single chain would be refused only after sampling)")
+    check_chains(settings.chains)
     config, prior_set, panel = load_inputs(ws, model=model, priors=priors, data_dir=data_dir, end=end)
     rm = RegimeModel(config, prior_set, panel)
     thresholds = Thresholds.load(ws.models / "diagnostics.toml")
@@ -202,6 +201,9 @@ def update(ws: Workspace, run_ref: str | Path, *, data_dir: str | Path | None = 
 
     parent = runs.load_run(runs.resolve_run(ws.runs, run_ref))
     m = parent.manifest
+    # the refit's settings before any data is read (one chain, a seed beyond 2^63: refused at once)
+    settings = SamplerSettings(**(m["sampler"] | (overrides or {}) | {"init": "warm"}))
+    check_chains(settings.chains)
     config, priors = config_from_manifest(m)
     ddir = ws.data_dir(data_dir) if data_dir is not None or os.environ.get(DATA_DIR_ENV) else Path(m["data"]["dir"])
     panel = build_panel(config.series, config.sample, ddir, end=end)
@@ -218,7 +220,6 @@ def update(ws: Workspace, run_ref: str | Path, *, data_dir: str | Path | None = 
     rm = RegimeModel(config, priors, panel)
     names = free_names(rm.model)
     start, source = upd.warm_start(parent.idata, names)
-    settings = SamplerSettings(**(m["sampler"] | (overrides or {}) | {"init": "warm"}))
     result = rm.fit(settings, Thresholds.load(ws.models / "diagnostics.toml"), progressbar=progressbar, start=start)
     extra = {"parent": {"run_id": parent.run_id, "data_end": m["data"]["end"], "warm_start": source},
              "update": {"new_months": months, "revisions": upd.revisions_json(revisions),
@@ -287,6 +288,7 @@ def compare(ws: Workspace, priors: list[str], settings: SamplerSettings, *, runs
     from regimecast import compare as cmp
     from regimecast.compare_report import write_compare_report
 
+    check_chains(settings.chains)                 # before any run is read or fitted
     fs = forecast_settings or ForecastSettings(seed=settings.seed)
     paths: dict[str, Path] = {}
     if runs_:

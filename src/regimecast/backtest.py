@@ -48,6 +48,7 @@ from regimecast import atomic, baselines, scoring
 from regimecast.backtest_score import INTERVALS, SCHEMA_VERSION, dump_json, realised, score_origin
 from regimecast.config import ModelConfig
 from regimecast.data.panel import Panel, build_panel
+from regimecast.defaults import check_chains
 from regimecast.diagnostics import Thresholds
 from regimecast.errors import RegimecastError
 from regimecast.fit import SamplerSettings
@@ -106,7 +107,8 @@ class BacktestSettings:
         for k in ("paths", "max_draws"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} = {getattr(self, k)}: must be at least 1")
-        self.sampler(0)                                    # validates chains, draws, tune, backend, ...
+        check_chains(self.chains)
+        self.sampler(self.seed)                            # validates the seed, draws, tune, backend, ...
 
     def sampler(self, seed: int) -> SamplerSettings:
         return SamplerSettings(seed=seed, backend=self.backend, chains=self.chains, draws=self.draws,

@@ -22,3 +22,15 @@ SAMPLER = {
 }
 """The production NUTS settings: 4 chains x 2000 draws after 500 tuning steps, nutpie with a
 diagonal plus low-rank mass matrix, every chain from the annealed MAP start."""
+
+MIN_CHAINS = 2
+"""R-hat compares chains: a fit with fewer would be refused only after sampling."""
+
+
+def check_chains(chains: int) -> int:
+    """``chains`` if at least :data:`MIN_CHAINS`, else a ValueError: one check for every command
+    that fits (``fit``, ``run``, ``compare``, ``update``, ``backtest``), made before any work."""
+    if chains < MIN_CHAINS:
+        raise ValueError(f"chains = {chains}: at least {MIN_CHAINS} chains are needed (R-hat compares chains; "
+                         "a single chain would be refused only after sampling)")
+    return chains

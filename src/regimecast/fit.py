@@ -44,6 +44,9 @@ class SamplerSettings:
                                    # low_rank_modified_mass_matrix), "diag" a diagonal only
 
     def __post_init__(self) -> None:
+        from regimecast.rng import check_seed
+
+        check_seed(self.seed)           # 0..2^63-1: refused here, not as an OverflowError after sampling
         if self.backend not in BACKENDS:
             raise ValueError(f"sampler backend {self.backend!r}: must be one of {', '.join(BACKENDS)}")
         if self.mass_matrix not in MASS_MATRICES:

@@ -143,7 +143,16 @@ def run(ctx: typer.Context, model: ModelOpt = None, priors: PriorsOpt = "baselin
     """The main job end to end: data panel, fit, diagnostics verdict, forecast, report. Exit
     code 2 when the fit must not be trusted (the report then says so on its first line)."""
     from regimecast.cli.data import show
+    from regimecast.defaults import check_chains
+    from regimecast.fit import SamplerSettings
+    from regimecast.forecast import ForecastSettings
 
+    try:      # every setting checked before the data and the fit: --horizon 100000 is not refused after it
+        SamplerSettings(seed=seed, backend=backend, chains=check_chains(chains), draws=draws, tune=tune,
+                        mass_matrix=mass_matrix, init=init)
+        ForecastSettings(seed=seed, horizon=horizon, paths=paths, max_draws=max_draws)
+    except ValueError as e:
+        fail(e)
     ctx.invoke(show, ctx=ctx, data_dir=data_dir, model=model, end=end)
     path, result = _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend, mass_matrix, init)
     _forecast(ctx, str(path), horizon, paths, max_draws, seed, True)
