@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from scipy import stats
+from scipy import optimize, stats
 
 from regimecast.compare import lfo, loo_table, narrative_shifts, scenario_table
 
@@ -48,17 +48,38 @@ def test_lfo_matches_exact_one_step_predictive(conjugate):
         lfo(idata, N)
 
 
+def _exact_loo_pointwise(y: np.ndarray, prior_precision: float) -> np.ndarray:
+    """log p(y_i | y_-i) of y_i ~ N(mu, 1), mu ~ N(0, 1 / prior_precision): N(m_-i, 1 + v_-i)."""
+    prec = prior_precision + len(y) - 1                 # posterior precision without one point
+    return stats.norm.logpdf(y, (y.sum() - y) / prec, np.sqrt(1.0 + 1.0 / prec))
+
+
 def test_loo_matches_exact_leave_one_out(conjugate):
+    """Two genuinely different models: ``a`` (mu ~ N(0, 1)) and ``b``, the same likelihood under a
+    tight prior mu ~ N(0, 0.2^2) that pulls mu away from the data's 0.7 (a worse model). Both have
+    exact posteriors, so each ELPD, the difference and the stacking weights are known in closed
+    form: the weights maximise sum_i log(w p_a(y_i | y_-i) + (1 - w) p_b(y_i | y_-i))
+    (Yao et al. 2018), here about 0.907 / 0.093."""
     y, idata = conjugate
-    v = 1.0 / N                                     # posterior variance without one of N points
-    exact = sum(stats.norm.logpdf(y[i], v * (y.sum() - y[i]), np.sqrt(1.0 + v)) for i in range(N))
-    shifted = az.InferenceData(posterior=idata.posterior,
-                               log_likelihood=idata.log_likelihood + 0.0)
+    exact_a, exact_b = _exact_loo_pointwise(y, 1.0), _exact_loo_pointwise(y, 1.0 / 0.2 ** 2)
+    prec_b = 1.0 / 0.2 ** 2 + N
+    mu_b = np.random.default_rng(12).normal(y.sum() / prec_b, np.sqrt(1.0 / prec_b), (CHAINS, DRAWS))
+    ll_b = stats.norm.logpdf(y[None, None, :], mu_b[..., None], 1.0)
+    worse = az.InferenceData(posterior=xr.Dataset({"mu": (("chain", "draw"), mu_b)}),
+                             log_likelihood=xr.Dataset({v: (("chain", "draw", "date"), ll_b) for v in ("y", "y_one_step")},
+                                                       coords={"date": idata.log_likelihood["date"].values}))
     lppd = sum(stats.norm.logpdf(y, y.sum() / (N + 1), np.sqrt(1.0 + 1.0 / (N + 1))))   # in-sample, exact
-    table, weights = loo_table({"a": idata, "b": shifted})
-    assert table["a"]["elpd"] == pytest.approx(exact, abs=0.05)
-    assert table["a"]["n_bad_k"] == 0 and table["a"]["p_loo"] == pytest.approx(lppd - exact, abs=0.05)
-    assert sum(weights.values()) == pytest.approx(1.0)
+    table, weights = loo_table({"a": idata, "b": worse})
+    assert table["a"]["elpd"] == pytest.approx(exact_a.sum(), abs=0.05)
+    assert table["b"]["elpd"] == pytest.approx(exact_b.sum(), abs=0.05)
+    assert table["a"]["n_bad_k"] == 0 and table["a"]["p_loo"] == pytest.approx(lppd - exact_a.sum(), abs=0.05)
+    # ArviZ's convention: the best model's difference is 0, the other's is best minus it
+    assert table["a"]["elpd_diff"] == 0.0
+    assert table["b"]["elpd_diff"] == pytest.approx(exact_a.sum() - exact_b.sum(), abs=0.05)   # 0.549
+    res = optimize.minimize_scalar(lambda w: -np.logaddexp(np.log(w) + exact_a, np.log1p(-w) + exact_b).sum(),
+                                   bounds=(1e-9, 1 - 1e-9), method="bounded", options={"xatol": 1e-10})
+    assert 0.85 < res.x < 0.95                          # an interior optimum: both models get weight
+    assert weights["a"] == pytest.approx(res.x, abs=0.01) and weights["b"] == pytest.approx(1 - res.x, abs=0.01)
 
 
 def _summary(p):
