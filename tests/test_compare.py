@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from scipy import stats
+from scipy import optimize, stats
 
 from regimecast.checks.compare import lfo, loo_table, narrative_shifts, scenario_table
 from regimecast.config.thresholds import Thresholds
@@ -52,17 +52,38 @@ def test_lfo_matches_exact_one_step_predictive(conjugate):
         lfo(idata, N, K_WARN)
 
 
+def _exact_loo_pointwise(y: np.ndarray, prior_precision: float) -> np.ndarray:
+    """log p(y_i | y_-i) of y_i ~ N(mu, 1), mu ~ N(0, 1 / prior_precision): N(m_-i, 1 + v_-i)."""
+    prec = prior_precision + len(y) - 1                 # posterior precision without one point
+    return stats.norm.logpdf(y, (y.sum() - y) / prec, np.sqrt(1.0 + 1.0 / prec))
+
+
 def test_loo_matches_exact_leave_one_out(conjugate):
+    """Two genuinely different models: ``a`` (mu ~ N(0, 1)) and ``b``, the same likelihood under a
+    tight prior mu ~ N(0, 0.2^2) that pulls mu away from the data's 0.7 (a worse model). Both have
+    exact posteriors, so each ELPD, the difference and the stacking weights are known in closed
+    form: the weights maximise sum_i log(w p_a(y_i | y_-i) + (1 - w) p_b(y_i | y_-i))
+    (Yao et al. 2018), here about 0.907 / 0.093."""
     y, idata = conjugate
-    v = 1.0 / N                                     # posterior variance without one of N points
-    exact = sum(stats.norm.logpdf(y[i], v * (y.sum() - y[i]), np.sqrt(1.0 + v)) for i in range(N))
-    shifted = az.InferenceData(posterior=idata.posterior,
-                               log_likelihood=idata.log_likelihood + 0.0)
+    exact_a, exact_b = _exact_loo_pointwise(y, 1.0), _exact_loo_pointwise(y, 1.0 / 0.2 ** 2)
+    prec_b = 1.0 / 0.2 ** 2 + N
+    mu_b = np.random.default_rng(12).normal(y.sum() / prec_b, np.sqrt(1.0 / prec_b), (CHAINS, DRAWS))
+    ll_b = stats.norm.logpdf(y[None, None, :], mu_b[..., None], 1.0)
+    worse = az.InferenceData(posterior=xr.Dataset({"mu": (("chain", "draw"), mu_b)}),
+                             log_likelihood=xr.Dataset({v: (("chain", "draw", "date"), ll_b) for v in ("y", "y_one_step")},
+                                                       coords={"date": idata.log_likelihood["date"].values}))
     lppd = sum(stats.norm.logpdf(y, y.sum() / (N + 1), np.sqrt(1.0 + 1.0 / (N + 1))))   # in-sample, exact
-    table, weights = loo_table({"a": idata, "b": shifted}, K_WARN)
-    assert table["a"]["elpd"] == pytest.approx(exact, abs=0.05)
-    assert table["a"]["n_bad_k"] == 0 and table["a"]["p_loo"] == pytest.approx(lppd - exact, abs=0.05)
-    assert sum(weights.values()) == pytest.approx(1.0)
+    table, weights = loo_table({"a": idata, "b": worse}, K_WARN)
+    assert table["a"]["elpd"] == pytest.approx(exact_a.sum(), abs=0.05)
+    assert table["b"]["elpd"] == pytest.approx(exact_b.sum(), abs=0.05)
+    assert table["a"]["n_bad_k"] == 0 and table["a"]["p_loo"] == pytest.approx(lppd - exact_a.sum(), abs=0.05)
+    # ArviZ's convention: the best model's difference is 0, the other's is best minus it
+    assert table["a"]["elpd_diff"] == 0.0
+    assert table["b"]["elpd_diff"] == pytest.approx(exact_a.sum() - exact_b.sum(), abs=0.05)   # 0.549
+    res = optimize.minimize_scalar(lambda w: -np.logaddexp(np.log(w) + exact_a, np.log1p(-w) + exact_b).sum(),
+                                   bounds=(1e-9, 1 - 1e-9), method="bounded", options={"xatol": 1e-10})
+    assert 0.85 < res.x < 0.95                          # an interior optimum: both models get weight
+    assert weights["a"] == pytest.approx(res.x, abs=0.01) and weights["b"] == pytest.approx(1 - res.x, abs=0.01)
 
 
 def _summary(p):
@@ -145,11 +166,11 @@ def test_narrative_shifts_against_the_prior_files_and_the_draws(model_bundle, re
     rng = np.random.default_rng(3)
     parent = _posterior(rng, shapes)
     child = parent.copy(deep=True)
-    child["switch_logit"][:, :, hold, cut_qt] += 0.25                      # a quarter of the prior's +1.0
+    child["switch_logit"][:, :, hold, cut_qt] += 0.75                      # a quarter of the prior's +3.0
     rows = {(r["block"], r["label"]): r for r in narrative_shifts(base, soft, parent, child)}
     assert set(rows) == {(b, lab) for b, lab in NARRATIVE_SOFT_LANDING}
     r = rows[("transition.switch", "hold->cut_qt")]
-    assert r["prior"] == [-4.0, 1.5] and r["prior_narrative"] == [-3.0, 1.0]
+    assert r["prior"] == [-6.0, 1.5] and r["prior_narrative"] == [-3.0, 1.0]
     assert r["posterior"][0] == pytest.approx(parent["switch_logit"].values[:, :, hold, cut_qt].mean())
     assert r["kept"] == pytest.approx(0.25)
     assert rows[("transition.factors", "ai.realised.enter.cut_qt")]["kept"] == pytest.approx(0.0)

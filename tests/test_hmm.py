@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import logsumexp
+from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression   # a test dependency: import, never skip
 
 from regimecast.model import hmm
 
@@ -168,13 +169,8 @@ def _mr_parts(mod, params):
     return means, variances, mod.regime_transition_matrix(params)
 
 
-def _markov_regression():
-    return pytest.importorskip("statsmodels.tsa.regime_switching.markov_regression").MarkovRegression
-
-
 @pytest.fixture(scope="module")
 def sm_fedfunds(fred_dir):
-    MarkovRegression = _markov_regression()
     y = _fedfunds(fred_dir).diff().dropna().to_numpy()
     mod = MarkovRegression(y, k_regimes=3, switching_variance=True)
     # MLE of ``mod.fit()`` (llf 421.35), rounded; hard-coded because fitting costs ~2 s and
@@ -208,7 +204,6 @@ def test_statsmodels_known_initial_probabilities_convention(sm_fedfunds):
     likelihoods carry a lag axis, so the order-1 filter applies the first transition twice);
     ours are P(s_{-1}), hence ``initial_probs = p_sm @ A``."""
     y, mod, res = sm_fedfunds
-    MarkovRegression = _markov_regression()
     p_sm = np.array([0.7, 0.2, 0.1])
     mod2 = MarkovRegression(y, k_regimes=3, switching_variance=True)
     mod2.initialize_known(p_sm)
@@ -225,7 +220,6 @@ def test_statsmodels_known_initial_probabilities_convention(sm_fedfunds):
 
 def test_statsmodels_time_varying_transition(fred_dir):
     """MarkovRegression with exog_tvtp (logistic transitions on the lagged rate level)."""
-    MarkovRegression = _markov_regression()
     lev = _fedfunds(fred_dir, "1989-12", "2019-12")
     y = lev.diff().dropna().to_numpy()
     z = lev.to_numpy()[:-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,17 @@ def test_ctrl_c_during_a_fit_says_what_was_left(workspace, fred_dir, monkeypatch
     assert "IndexError" not in r.output and "Traceback" not in r.output
     assert (sorted(workspace.runs.iterdir()) if workspace.runs.exists() else []) == before
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler      # handler restored
+
+
+def test_nesting_depth_ignores_strings_and_comments():
+    """The depth check counts brackets in values only, so it does not depend on the stack
+    depth tomllib happens to have left (the 3000-level file parsed after other tests had run)."""
+    from regimecast.store.tomlfile import MAX_DEPTH, loads, nesting_depth
+
+    text = 'a = "[[[[" # [[[[\nb = [[1, [2]], {c = [3]}]\nd = \'\'\'[[[\n{{\'\'\'\ne = "x\\"[["\n[t]\n'
+    assert nesting_depth(text) == 3
+    assert loads(text)["b"] == [[1, [2]], {"c": [3]}]
+    ok = "a = " + "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    assert nesting_depth(ok) == MAX_DEPTH and loads(ok)["a"]
+    with pytest.raises(tomllib.TOMLDecodeError, match="nested too deeply"):
+        loads("a = " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1))

@@ -204,9 +204,14 @@ def test_html_escapes_every_input_string(page):
     assert "<script>alert(1)" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page  # scenario name
     assert "Yield above 5% &amp; equity down &lt;script&gt;" in page  # description
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; 3 divergences" not in page  # trusted run: no reasons
     assert "Macro regimes &amp; markets" in page
     assert len(re.findall(r"<script>", page)) == 1  # only the readiness check
+    # an untrusted run's reasons (input text too) are shown twice, escaped both times: in the
+    # verdict banner and in the diagnostics table
+    untrusted = report.render_html(make_content(trusted=False))
+    assert "<script>alert(1)" not in untrusted and len(re.findall(r"<script>", untrusted)) == 1
+    assert untrusted.count("&lt;script&gt;alert(1)&lt;/script&gt; 3 divergences") == 2
+    assert "<td>&lt;script&gt;alert(1)&lt;/script&gt; 3 divergences</td>" in _table(untrusted, "diagnostics")
 
 
 def test_one_table_row_per_scenario(page, content):
@@ -251,8 +256,14 @@ def test_policy_table_and_conditional_empty_scenario(page, content):
 
 def test_contraction_sentences(page):
     assert "The data informed the backlash factor little: median posterior contraction 0.07" in page
-    assert "The data informed the ai factor moderately: median posterior contraction 0.58" not in page
     assert "The data informed the ai factor strongly: median posterior contraction 0.57" in page
+    # each parameter's contraction 1 - (post_sd / prior_sd)^2 in the factor's table
+    assert re.findall(r"<td[^>]*>(0\.\d\d)</td>\s*</tr>", page)[:4] == ["0.64", "0.51", "0.08", "0.06"]
+    # the median, not the mean: contractions 0, 0.049 and 0.99 (mean 0.35 would read "moderately")
+    params = [{"name": n, "prior_mean": 0, "prior_sd": 1.0, "post_mean": 0, "post_sd": sd}
+              for n, sd in (("a", 1.0), ("b", 0.975), ("c", 0.1))]
+    assert report.contraction_sentence("f", params).startswith(
+        "The data informed the f factor little: median posterior contraction 0.05 over 3 parameters")
 
 
 @pytest.mark.parametrize(("post_sd", "word"), [(0.97, "little"), (0.8, "moderately"), (0.3, "strongly")])
@@ -366,14 +377,20 @@ def test_refuses_to_replace_a_file(tmp_path, content):
 
 # --- headless browser ----------------------------------------------------------------------------
 
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
 def _chromium() -> str:
-    exe = shutil.which("chromium")
-    if exe is None:
-        msg = "chromium not installed (apt-get install -y chromium chromium-driver)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return exe
+    """The first Chromium on PATH: the test runs wherever one is installed and is skipped, with
+    the reason, where none is (in CI, which installs it, a missing one is a failure)."""
+    for name in CHROMIUM_NAMES:
+        exe = shutil.which(name)
+        if exe is not None:
+            return exe
+    msg = f"no Chromium on PATH (looked for {', '.join(CHROMIUM_NAMES)}; apt-get install -y chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(msg)
+    pytest.skip(msg)
 
 
 def _run_chromium(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess:

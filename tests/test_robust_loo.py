@@ -13,8 +13,8 @@ import pytest
 from scipy import stats
 from scipy.special import logsumexp
 
-from regimecast.checks.loo_pit import LooPit
-from regimecast.checks.loo_pit import MixtureLoo
+from regimecast.checks import robust_loo
+from regimecast.checks.loo_pit import LooPit, MixtureLoo
 from regimecast.checks.robust_loo import mixture_elpd, with_mixture
 
 CHAINS, DRAWS = 4, 4000
@@ -115,18 +115,31 @@ def test_reliable_mixture_estimates_replace_psis_where_k_is_high():
     assert not with_mixture(loo, replace(mix, divergences=1), 0.7, 1.01, 400).exact.any()
 
 
-def test_sample_mixture_runs_warm_on_a_real_fit(tiny_fit):
-    """Plumbing on the tiny real fit (2 x 30 draws: the numbers mean nothing, their shapes do)."""
+def test_sample_mixture_runs_warm_on_a_real_fit(tiny_fit, monkeypatch):
+    """Plumbing on the tiny real fit (2 x 30 draws: the numbers mean nothing, their shapes do);
+    the mixture fit's worst R-hat and its divergences are those of the draws it sampled."""
     from conftest import TINY
     from regimecast.workflows.engine import RegimeModel
     from regimecast.fit.sampler import SamplerSettings
     from regimecast.checks.robust_loo import sample_mixture
     from regimecast.store.runs import load_run
 
+    sampled = {}
+
+    def spy(model, settings, **kw):
+        sampled["names"] = [rv.name for rv in model.free_RVs]
+        sampled["out"] = out = real_sample(model, settings, **kw)
+        return out
+
+    real_sample = robust_loo.sample
+    monkeypatch.setattr(robust_loo, "sample", spy)
     run = load_run(tiny_fit[0])
     rm = RegimeModel.from_run(run)
     mix = sample_mixture(rm, run.idata, SamplerSettings(**(run.manifest["sampler"] | TINY | {"seed": 3,
                                                                                              "init": "warm"})))
     assert list(mix.elpd.index) == list(rm.design.dates) and mix.n_draws == 60
     assert np.isfinite(mix.elpd).all() and (mix.mcse > 0).all() and mix.elpd.max() < 5.0
-    assert mix.max_rhat_params > 1.0 and mix.wall_time_s > 0
+    post = sampled["out"][0]
+    rhat = az.rhat(post.posterior[sampled["names"]])                   # rank-normalised split R-hat
+    assert mix.max_rhat_params == pytest.approx(max(float(rhat[n].max()) for n in sampled["names"]), rel=1e-9)
+    assert mix.divergences == int(post.sample_stats["diverging"].values.sum()) and mix.wall_time_s > 0

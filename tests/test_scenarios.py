@@ -6,6 +6,8 @@ import ast
 import builtins
 import tomllib
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray as xr
@@ -329,9 +331,7 @@ def random_paths(seed: int, n: int, h: int) -> tuple[dict, dict]:
 
 
 def test_numpy_and_jax_jit_agree(repo_root):
-    jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
 
     ss = load_scenarios(repo_root / "models" / "scenarios.toml", series=SERIES, factors=load_factors(repo_root))
     extra = [p(t, 24) for t in ("months(y10 > value(y10, 2), 12) >= 6 or min(gold, 5) < 1900",

@@ -143,11 +143,21 @@ def report(ctx: typer.Context, run_ref: RunArg = "latest", data_dir: DataDirOpt 
 def run(ctx: typer.Context, model: ModelOpt = None, priors: PriorsOpt = "baseline", data_dir: DataDirOpt = None,
         end: EndOpt = None, seed: SeedOpt = SEED, chains: ChainsOpt = SAMPLER["chains"],
         draws: DrawsOpt = SAMPLER["draws"], tune: TuneOpt = SAMPLER["tune"], backend: BackendOpt = SAMPLER["backend"],
-        mass_matrix: MassOpt = SAMPLER["mass_matrix"], init: InitOpt = SAMPLER["init"], horizon: HorizonOpt = 24, paths: PathsOpt = 100, max_draws: MaxDrawsOpt = 500) -> None:
+        mass_matrix: MassOpt = SAMPLER["mass_matrix"], init: InitOpt = SAMPLER["init"], horizon: HorizonOpt = 24,
+        paths: PathsOpt = 100, max_draws: MaxDrawsOpt = 500) -> None:
     """The main job end to end: data panel, fit, diagnostics verdict, forecast, report. Exit
     code 2 when the fit must not be trusted (the report then says so on its first line)."""
     from regimecast.cli.data import show
+    from regimecast.config.defaults import check_chains
+    from regimecast.fit.sampler import SamplerSettings
+    from regimecast.simulate.forecast import ForecastSettings
 
+    try:      # every setting checked before the data and the fit: --horizon 100000 is not refused after it
+        SamplerSettings(seed=seed, backend=backend, chains=check_chains(chains), draws=draws, tune=tune,
+                        mass_matrix=mass_matrix, init=init)
+        ForecastSettings(seed=seed, horizon=horizon, paths=paths, max_draws=max_draws)
+    except ValueError as e:
+        fail(e)
     ctx.invoke(show, ctx=ctx, data_dir=data_dir, model=model, end=end)
     path, result = _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend, mass_matrix, init)
     _forecast(ctx, str(path), horizon, paths, max_draws, seed, True)

@@ -10,7 +10,7 @@ import arviz as az
 import numpy as np
 import pymc as pm
 
-from regimecast.config.defaults import SAMPLER
+from regimecast.config.defaults import SAMPLER, check_seed
 
 BACKENDS = ("numpyro", "nutpie")
 INITS = ("map", "jitter", "warm")
@@ -44,6 +44,7 @@ class SamplerSettings:
                                    # low_rank_modified_mass_matrix), "diag" a diagonal only
 
     def __post_init__(self) -> None:
+        check_seed(self.seed)           # 0..2^63-1: refused here, not as an OverflowError after sampling
         if self.backend not in BACKENDS:
             raise ValueError(f"sampler backend {self.backend!r}: must be one of {', '.join(BACKENDS)}")
         if self.mass_matrix not in MASS_MATRICES:

@@ -16,6 +16,7 @@ import xarray as xr
 
 from regimecast.store import tomlfile
 from regimecast.errors import ConfigError
+from regimecast.months import MAX_HORIZON
 from regimecast.probability import summarise_probabilities
 from regimecast.scenarios.predicates import IDENT, Expr, PredicateError, parse
 
@@ -72,6 +73,9 @@ def _scenario(path: Path, i: int, raw: Any, series, factors, seen: set[str]) -> 
         raise ConfigError(path, f"scenario[{i}].name", name, f"scenario '{name}': names are unique identifiers")
     if t["horizon"] < 1:
         raise ConfigError(path, f"scenario.{name}.horizon", t["horizon"], f"scenario '{name}': horizon must be >= 1")
+    if t["horizon"] > MAX_HORIZON:      # no forecast reaches it: refused here, not after a fit
+        raise ConfigError(path, f"scenario.{name}.horizon", t["horizon"],
+                          f"scenario '{name}': horizon must be at most {MAX_HORIZON} months (the longest forecast)")
     try:
         expr = parse(t["predicate"], series=series, factors=factors, horizon=t["horizon"], name=name)
     except PredicateError as exc:
@@ -93,8 +97,10 @@ def load_scenarios(path: str | Path, *, series: Sequence[str],
         raise ConfigError(path, "schema_version", doc["schema_version"],
                           f"this regimecast reads schema_version = {SCHEMA_VERSION}")
     horizons = _table(path, "policy", doc["policy"], {"horizons": list})["horizons"]
-    if not horizons or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in horizons):
-        raise ConfigError(path, "policy.horizons", horizons, "expected a non-empty list of integers >= 1 (months)")
+    if not horizons or any(isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= MAX_HORIZON
+                           for h in horizons):
+        raise ConfigError(path, "policy.horizons", horizons,
+                          f"expected a non-empty list of integers >= 1 and <= {MAX_HORIZON} (months)")
     seen: set[str] = set()
     scenarios = tuple(_scenario(path, i, raw, series, factors, seen) for i, raw in enumerate(doc["scenario"]))
     return ScenarioSet(scenarios, tuple(horizons), path)

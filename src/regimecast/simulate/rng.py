@@ -11,17 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.random import threefry2x32_p
 
+from regimecast.config.defaults import MAX_SEED, check_seed  # noqa: F401  (re-exported)
 
 
-MAX_SEED = 2**63 - 1   # JAX keys, NumPy and nutpie all take seeds up to here
 
-
-def check_seed(seed: object, what: str = "seed") -> int:
-    """``seed`` if it is an integer from 0 to ``MAX_SEED``, else a ValueError naming ``what``
-    (a seed beyond 2^63 was an OverflowError deep inside JAX)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"{what} = {seed}: expected an integer from 0 to 2**63 - 1")
-    return seed
 
 
 def _canonical(dtype) -> np.dtype:

@@ -15,6 +15,7 @@ So a run always shows either its old files or its new ones, never a mix.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import importlib.metadata
 import json
@@ -78,10 +79,17 @@ def save_run(runs_dir: Path, run_id: str, idata: az.InferenceData, manifest: dic
     if not is_safe_name(run_id):
         raise RunError(f"run id {run_id!r} is not a plain directory name ({SAFE_NAME_RULE}); nothing was written")
     final = Path(runs_dir) / run_id
-    with atomic.directory(final) as tmp:
-        idata.to_netcdf(str(tmp / IDATA), engine="h5netcdf")
-        manifest = dict(manifest, run_id=run_id, files={IDATA: _sha256(tmp / IDATA)})
-        (tmp / MANIFEST).write_text(_sealed(manifest))
+    try:
+        with atomic.directory(final) as tmp:
+            idata.to_netcdf(str(tmp / IDATA), engine="h5netcdf")
+            manifest = dict(manifest, run_id=run_id, files={IDATA: _sha256(tmp / IDATA)})
+            (tmp / MANIFEST).write_text(_sealed(manifest))
+    except OSError as exc:     # a full disk, a read-only folder, a twin run saved in the same second
+        if isinstance(exc, FileExistsError) or exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise RunError(f"{final}: a run with this id already exists (same inputs, same second); "
+                           "nothing was written") from exc
+        raise RunError(f"cannot write run {final}: {exc.strerror or exc}"
+                       f"{f' ({exc.filename})' if exc.filename else ''}; nothing was written") from exc
     return final
 
 
@@ -107,8 +115,11 @@ def add_files(path: Path, files: dict[str, Callable[[Path], None]], manifest_upd
                 manifest = dict(manifest, **manifest_update, files=dict(manifest.get("files", {}), **digests))
                 atomic.write_text(path / PENDING, json.dumps({"staging": staging.name, "manifest": manifest},
                                                              default=str))
-            except BaseException:
+            except BaseException as exc:
                 shutil.rmtree(staging, ignore_errors=True)
+                if isinstance(exc, OSError):       # a full disk, a read-only folder: nothing committed
+                    raise RunError(f"cannot write to run {path}: {exc.strerror or exc}"
+                                   f"{f' ({exc.filename})' if exc.filename else ''}; the run is unchanged") from exc
                 raise
             _complete_pending(path)
     return manifest

@@ -52,7 +52,7 @@ from regimecast.scoring import baselines
 from regimecast.scoring import scores as scoring
 from regimecast.scoring.backtest import ENGINE, SCHEMA_VERSION, OriginForecast, dump_json, realised, score_origin
 from regimecast.scoring.scores import INTERVALS
-from regimecast.config.defaults import SAMPLER
+from regimecast.config.defaults import SAMPLER, check_chains
 from regimecast.config.model_file import ModelConfig
 from regimecast.data.panel import Panel, build_panel
 from regimecast.config.thresholds import Thresholds
@@ -119,7 +119,8 @@ class BacktestSettings:
         for k in ("paths", "max_draws"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} = {getattr(self, k)}: must be at least 1")
-        self.sampler(0)                                    # validates chains, draws, tune, backend, ...
+        check_chains(self.chains)
+        self.sampler(self.seed)                            # validates the seed, draws, tune, backend, ...
 
     def sampler(self, seed: int) -> SamplerSettings:
         return SamplerSettings(seed=seed, backend=self.backend, chains=self.chains, draws=self.draws,

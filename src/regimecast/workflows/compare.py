@@ -10,6 +10,7 @@ from pathlib import Path
 import xarray as xr
 
 from regimecast.checks import compare as cmp
+from regimecast.config.defaults import check_chains
 from regimecast.errors import RunError
 from regimecast.fit.sampler import SamplerSettings
 from regimecast.report.compare import write_compare_report
@@ -41,6 +42,7 @@ def compare(ws: Workspace, priors: list[str], settings: SamplerSettings, *, runs
     which must share their data), forecast each with the same settings, and write
     ``reports/compare/<id>/``: PSIS-LOO and LFO ELPD, stacking weights, scenario probabilities
     side by side. Returns the report directory and its content."""
+    check_chains(settings.chains)                 # before any run is read or fitted
     fs = forecast_settings or ForecastSettings(seed=settings.seed)
     paths: dict[str, Path] = {}
     if runs_:

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import xarray as xr
 
+from regimecast.config.defaults import check_chains, check_seed
 from regimecast.errors import Interrupted, RunError
 from regimecast.fit.sampler import SamplerSettings
 from regimecast.model.spec import structure
 from regimecast.report.forecast import write_report
 from regimecast.report.forecast_content import report_content
 from regimecast.simulate.forecast import ForecastSettings
-from regimecast.simulate.rng import check_seed
 from regimecast.store import ledger, runs
 from regimecast.store.workspace import Workspace
 from regimecast.workflows.engine import FitResult, RegimeModel
@@ -32,9 +32,7 @@ def fit(ws: Workspace, settings: SamplerSettings, *, model: str | None = None, p
     Settings that could only fail after sampling (one chain: no R-hat; a seed beyond 2^63) are
     refused first; Ctrl-C while sampling is an :class:`Interrupted` saying nothing was written."""
     check_seed(settings.seed)
-    if settings.chains < 2:
-        raise ValueError(f"chains = {settings.chains}: at least 2 chains are needed (R-hat compares chains; "
-                         "a single chain would be refused only after sampling)")
+    check_chains(settings.chains)
     config, prior_set, panel = load_inputs(ws, model=model, priors=priors, data_dir=data_dir, end=end)
     rm = RegimeModel(config, prior_set, panel)
     with _sigint_seen() as seen:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from regimecast.config.defaults import check_chains
 from regimecast.data.panel import build_panel
 from regimecast.errors import RunError
 from regimecast.fit import update as upd
@@ -31,6 +32,9 @@ def update(ws: Workspace, run_ref: str | Path, *, data_dir: str | Path | None = 
     Returns the child run directory and the update report's content."""
     parent = runs.load_run(runs.resolve_run(ws.runs, run_ref))
     m = parent.manifest
+    # the refit's settings before any data is read (one chain, a seed beyond 2^63: refused at once)
+    settings = SamplerSettings(**(m["sampler"] | (overrides or {}) | {"init": "warm"}))
+    check_chains(settings.chains)
     config, priors = config_from_manifest(m)
     ddir = ws.data_dir(data_dir) if data_dir is not None or os.environ.get(DATA_DIR_ENV) else Path(m["data"]["dir"])
     panel = build_panel(config.series, config.sample, ddir, end=end)
@@ -47,7 +51,6 @@ def update(ws: Workspace, run_ref: str | Path, *, data_dir: str | Path | None = 
     rm = RegimeModel(config, priors, panel)
     names = free_names(rm.model)
     start, source = upd.warm_start(parent.idata, names)
-    settings = SamplerSettings(**(m["sampler"] | (overrides or {}) | {"init": "warm"}))
     result = rm.fit(settings, thresholds(ws), progressbar=progressbar, start=start)
     extra = {"parent": {"run_id": parent.run_id, "data_end": m["data"]["end"], "warm_start": source},
              "update": {"new_months": months, "revisions": upd.revisions_json(revisions),
