@@ -26,14 +26,14 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from regimecast.cli import app
-from regimecast.predicates import evaluate
-from regimecast.scenarios import load_scenarios
+from regimecast.scenarios.predicates import evaluate
+from regimecast.scenarios.sets import load_scenarios
 
 from conftest import END, REPO_ROOT, TINY
 
 SAMPLER = ["--chains", str(TINY["chains"]), "--draws", str(TINY["draws"]), "--tune", str(TINY["tune"])]
 ENV = {"COLUMNS": "200", "REGIMECAST_DATA_DIR": None}
-N_BINS = 4096            # regimecast.summaries.N_BINS: the forecast's histogram bins
+N_BINS = 4096            # regimecast.simulate.summaries.N_BINS: the forecast's histogram bins
 
 
 def cli(root: Path, *args) -> object:
