@@ -50,6 +50,10 @@ class RunError(RegimecastError):
     """A run directory is missing, incomplete or does not match its manifest."""
 
 
+class OutputError(RegimecastError):
+    """An output directory (a report) could not be written; the previous one is unchanged."""
+
+
 class ResourceError(RegimecastError):
     """A job would need more memory than the machine has; the message gives the amount."""
 

@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from regimecast.errors import OutputError
+
 
 def write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (fsync, then rename)."""
@@ -137,8 +139,18 @@ def replace_directory(out_dir: Path, files: Mapping[str, str], *, keep_others: b
     hidden ``.tmp-<name>.*`` sibling, then swapped in (the old directory renamed aside to
     ``.old-<name>.*``, the new one renamed into place, the old one deleted). With
     ``keep_others`` the old directory's other files are carried over. Any failure before the
-    swap leaves a previous directory exactly as it was. Returns ``out_dir``."""
+    swap leaves a previous directory exactly as it was. Returns ``out_dir``. A full disk or a
+    read-only folder is an :class:`OutputError` naming ``out_dir`` (not a raw ``OSError``)."""
     out_dir = Path(out_dir)
+    try:
+        return _replace_directory(out_dir, files, keep_others=keep_others)
+    except OSError as exc:
+        raise OutputError(f"cannot write {out_dir}: {exc.strerror or exc}"
+                          f"{f' ({exc.filename})' if exc.filename else ''}; "
+                          "a previous version there is unchanged") from exc
+
+
+def _replace_directory(out_dir: Path, files: Mapping[str, str], *, keep_others: bool) -> Path:
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"{out_dir}: exists and is not a directory; refusing to replace it")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
