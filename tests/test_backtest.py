@@ -203,6 +203,25 @@ def test_config_hash_covers_the_settings_not_the_origin_set(inputs):
     assert bt.config_hash(bt.config_description(inputs, other)) != a
 
 
+def test_resume_follows_the_config_hash(inputs, tmp_path):
+    """A rerun with more origins under the same settings reuses the stored ones and computes
+    only the new; a rerun with a changed setting writes a new directory and reuses nothing."""
+    CALLS.clear()
+    first = bt.run_backtest(inputs, SETTINGS, tmp_path, serial=True, engine=stand_in_engine)
+    wider = bt.BacktestSettings(**{**SETTINGS.__dict__, "start": "2013-07", "every": 6})
+    CALLS.clear()
+    more = bt.run_backtest(inputs, wider, tmp_path, serial=True, engine=stand_in_engine)
+    assert more.directory == first.directory and more.config_hash == first.config_hash
+    assert sorted(more.reused) == ["2014-01", "2015-01"] and sorted(CALLS) == ["2013-07", "2014-07"]
+    assert _numbers({o: more.records[o] for o in first.records}) == _numbers(first.records)
+    other = bt.BacktestSettings(**{**SETTINGS.__dict__, "draws": 51})
+    CALLS.clear()
+    fresh = bt.run_backtest(inputs, other, tmp_path, serial=True, engine=stand_in_engine)
+    assert fresh.directory != first.directory and fresh.reused == [] and sorted(CALLS) == ["2014-01", "2015-01"]
+    assert sorted(p.name for p in (tmp_path / bt.BACKTEST_DIR).iterdir()) == sorted(
+        [first.config_hash, fresh.config_hash])
+
+
 def test_dask_path_gives_the_serial_numbers(inputs, tmp_path):
     from distributed import LocalCluster
 
