@@ -249,3 +249,21 @@ def test_run_is_the_main_job_end_to_end(tmp_path_factory, fred_dir):
     assert s["diagnostics"]["trusted"] == m["diagnostics"]["trusted"]
     verdict = (root / "reports" / run_id / "report.md").read_text().split("\n\n")[2]   # after title, run line
     assert verdict.startswith("**DO NOT TRUST THIS RUN.**" if r.exit_code == 2 else "**Diagnostics pass.**"), verdict
+
+
+def test_diagnose_end_to_end(fitted, tmp_path):
+    """``diagnose`` end to end on the tiny fit (44 s here): it does not converge, so the verdict
+    is ``fail`` (exit 2) with R-hat and ESS among its reasons, the report is written, and the
+    mixture LOO is skipped, saying why (the mixture's own sampling is tested on this fit in
+    ``tests/test_robust_loo.py``)."""
+    _, run_id, fresh, _ = fitted
+    root = tmp_path / "ws"
+    shutil.copytree(fresh, root)
+    r = cli(root, "diagnose", run_id, "--seed", 3, "--ppc-draws", 20, "--ppc-paths", 2, "--pit-draws", 40,
+            "--mixture-chains", 2, "--mixture-draws", 30, "--mixture-tune", 30)
+    assert r.exit_code == 2, r.output[-3000:]
+    reasons = r.output.split("verdict: fail", 1)[1]
+    assert re.search(r"FAIL R-hat: \d+ of 444 parameters above 1\.01", reasons)
+    assert "FAIL bulk ESS" in reasons and "FAIL tail ESS" in reasons
+    html = (root / "reports" / run_id / "diagnostics.html").read_text()
+    assert "skipped: the fit fails" in html
