@@ -11,8 +11,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.random import threefry2x32_p
 
-from regimecast.config.defaults import MAX_SEED, check_seed  # noqa: F401  (re-exported)
-
 
 
 

@@ -208,11 +208,9 @@ def _read_verified(path: Path) -> dict:
     if not isinstance(manifest, dict):
         raise RunError(f"{mpath}: not a manifest (a JSON object)")
     _verify_seal(mpath, manifest)
-    files = manifest.get("files", {})
-    for name in files:
+    for name, digest in manifest.get("files", {}).items():
         if not is_safe_name(name):
             raise RunError(f"{mpath}: field 'files' names {name!r}, not a file of the run directory")
-    for name, digest in manifest.get("files", {}).items():
         f = path / name
         if not f.is_file():
             raise RunError(f"{path}: file {name} listed in the manifest is missing")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from regimecast.config.defaults import check_chains, check_seed
+from regimecast.config.defaults import check_chains
 from regimecast.errors import Interrupted, RunError
 from regimecast.fit.sampler import SamplerSettings
 from regimecast.model.spec import structure
@@ -30,8 +30,8 @@ def fit(ws: Workspace, settings: SamplerSettings, *, model: str | None = None, p
         ) -> tuple[Path, FitResult]:
     """Fit the model and write ``runs/<run_id>/``; returns the run directory and the fit.
     Settings that could only fail after sampling (one chain: no R-hat; a seed beyond 2^63) are
-    refused first; Ctrl-C while sampling is an :class:`Interrupted` saying nothing was written."""
-    check_seed(settings.seed)
+    refused first (the seed by :class:`SamplerSettings` itself); Ctrl-C while sampling is an
+    :class:`Interrupted` saying nothing was written."""
     check_chains(settings.chains)
     config, prior_set, panel = load_inputs(ws, model=model, priors=priors, data_dir=data_dir, end=end)
     rm = RegimeModel(config, prior_set, panel)
