@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numba
 import numpy as np
 
-from regimecast.model.likelihood import potential_and_grad
+from regimecast.model.likelihood import potential_and_grad, sized_kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,10 +41,10 @@ def per_call_ms(f, n: int, repeats: int = 7) -> float:
 
 
 @numba.njit
-def _loop(theta, sa, pa, n):
+def _loop(kernel, theta, sa, pa, n):
     acc = 0.0
     for _ in range(n):
-        acc += potential_and_grad(theta, sa, pa)[0]
+        acc += kernel(theta, sa, pa)[0]
     return acc
 
 
@@ -80,8 +80,9 @@ def main() -> None:
 
     t_base = per_call_ms(lambda: jax.block_until_ready(base(jdraw)), max(a.n // 10, 50))
     t_py = per_call_ms(lambda: potential_and_grad(theta, sa, pa), a.n)
-    _loop(theta, sa, pa, 1)
-    t_loop = per_call_ms(lambda: _loop(theta, sa, pa, a.n), 1) / a.n
+    kernel = sized_kernel(sa[14])
+    _loop(kernel, theta, sa, pa, 1)
+    t_loop = per_call_ms(lambda: _loop(kernel, theta, sa, pa, a.n), 1) / a.n
     print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, numba "
           f"{numba.__version__}, jax {jax.__version__}; T={design.n_months}, K={st.n_policy * st.n_other}, "
           f"D={st.n_series}, {theta.size} parameters")

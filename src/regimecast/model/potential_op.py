@@ -32,7 +32,7 @@ from pytensor.link.jax.dispatch import jax_funcify
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
 from regimecast.model import likelihood
-from regimecast.model.likelihood import PanelArgs, StaticArgs, potential_and_grad
+from regimecast.model.likelihood import DIMS, PanelArgs, StaticArgs, potential_and_grad, potential_sized
 
 # PyTensor keys its numba cache by the Op's class, props and this version only, not by the
 # kernel's code: hash the source so that an edited kernel is never served from a stale cache.
@@ -81,14 +81,17 @@ class PotentialOp(Op):
 
 @register_funcify_default_op_cache_key(PotentialOp)
 def _numba_potential(op, node, **kwargs):
+    # the model's sizes are constants of the graph: the kernel is compiled for them (numba literals)
+    P, O, D, C = (int(v) for v in node.inputs[1 + DIMS].data)
+
     @numba.njit
     def potential(theta, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15,
                   b0, b1, b2, b3, b4, b5, b6, b7, b8):
-        value, grad = potential_and_grad(theta, (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13,
-                                                 a14, a15), (b0, b1, b2, b3, b4, b5, b6, b7, b8))
+        value, grad = potential_sized(theta, (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13,
+                                              a14, a15), (b0, b1, b2, b3, b4, b5, b6, b7, b8), P, O, D, C)
         return np.asarray(value), grad
 
-    return potential, KERNEL_VERSION
+    return potential, int(hashlib.sha256(f"{KERNEL_VERSION}-{P}-{O}-{D}-{C}".encode()).hexdigest()[:15], 16)
 
 
 @jax_funcify.register(PotentialOp)

@@ -57,6 +57,9 @@ SOURCES_DIGEST = _sources_digest()
 _drop_stale_numba_cache(SOURCES_DIGEST)
 
 from regimecast.model.likelihood.args import PanelArgs, StaticArgs, offsets, panel_args, static_args, theta_of  # noqa: E402
-from regimecast.model.likelihood.potential import potential_and_grad  # noqa: E402
+from regimecast.model.likelihood.potential import DIMS, potential_and_grad, potential_sized, sized_kernel  # noqa: E402
 
-__all__ = ["SOURCES_DIGEST", "PanelArgs", "StaticArgs", "offsets", "panel_args", "potential_and_grad", "static_args", "theta_of"]
+assert StaticArgs._fields[DIMS] == "dims"
+
+__all__ = ["SOURCES_DIGEST", "PanelArgs", "StaticArgs", "offsets", "panel_args", "potential_and_grad", "potential_sized",
+           "sized_kernel", "static_args", "theta_of"]

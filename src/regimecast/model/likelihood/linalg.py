@@ -1,5 +1,6 @@
-"""Small numba helpers: digamma, a stable log(1 - tanh^2), and for the emission scale matrices
-the Cholesky factor of a subset of rows, its rank-one update and its triangular inverse."""
+"""Small numba helpers: digamma, a stable log(1 - tanh^2), for the emission scale matrices
+the Cholesky factor of a subset of rows, its rank-one update and its triangular inverse, and a
+blocked product of two long-axis-last matrices."""
 
 from __future__ import annotations
 
@@ -90,3 +91,44 @@ def tril_inverse(L, n, out):
             for k in range(j, i):
                 s += L[i, k] * out[k, j]
             out[i, j] = -s / L[i, i]
+
+
+@numba.njit(cache=True, fastmath=FAST)
+def products(a, b, out):
+    """``out = a @ b.T`` for a (R, N), b (S, N), the long axis N last in both: blocks of 2 rows
+    x 4 states, each pair of loaded vectors used for several products (a plain dot product
+    per entry is bound by its two loads per multiply-add)."""
+    R, N = a.shape
+    S = b.shape[0]
+    r0 = 0
+    while r0 < R:
+        r1 = min(r0 + 2, R)
+        s0 = 0
+        while s0 < S:
+            if r1 - r0 == 2 and s0 + 4 <= S:
+                x0, x1 = a[r0], a[r0 + 1]
+                y0, y1, y2, y3 = b[s0], b[s0 + 1], b[s0 + 2], b[s0 + 3]
+                c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = 0.0
+                for j in range(N):
+                    u0, u1 = x0[j], x1[j]
+                    v0, v1, v2, v3 = y0[j], y1[j], y2[j], y3[j]
+                    c00 += u0 * v0
+                    c01 += u0 * v1
+                    c02 += u0 * v2
+                    c03 += u0 * v3
+                    c10 += u1 * v0
+                    c11 += u1 * v1
+                    c12 += u1 * v2
+                    c13 += u1 * v3
+                out[r0, s0], out[r0, s0 + 1], out[r0, s0 + 2], out[r0, s0 + 3] = c00, c01, c02, c03
+                out[r0 + 1, s0], out[r0 + 1, s0 + 1], out[r0 + 1, s0 + 2], out[r0 + 1, s0 + 3] = c10, c11, c12, c13
+                s0 += 4
+            else:
+                for r in range(r0, r1):
+                    for s in range(s0, min(s0 + 4, S)):
+                        acc = 0.0
+                        for j in range(N):
+                            acc += a[r, j] * b[s, j]
+                        out[r, s] = acc
+                s0 += 4
+        r0 += 2

@@ -5,11 +5,13 @@ transform and the LKJ prior."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numba
 import numpy as np
 
-from regimecast.model.likelihood.emission import covariance_grad, emission_factors, emission_grad, emission_loglik
+from regimecast.model.likelihood.emission import (covariance_grad, emission_factors, emission_grad, emission_loglik,
+                                                   pattern_months, scaled_densities)
 from regimecast.model.likelihood.linalg import log1m_tanh2
 from regimecast.model.likelihood.messages import backward, forward, transitions
 
@@ -133,13 +135,15 @@ def assemble(theta, sa):
 
 
 @numba.njit(cache=True)
-def loglik_grad(init, q, switch, beta, stay, enter, mean, shift, ar, chol, log_scale, nu, student, pa):
+def loglik_grad(init, q, switch, beta, stay, enter, mean, shift, ar, chol, log_scale, nu, student, pa, P, O, D, C):
     """log p(y | natural parameters) of every panel and its gradient with respect to each
     natural parameter: ``(value, g_init, g_q, g_switch, g_beta, g_stay, g_enter, g_mean,
-    g_shift, g_ar, g_chol, g_log_scale, g_nu)``."""
+    g_shift, g_ar, g_chol, g_log_scale, g_nu)``. P, O, D, C are numba literals."""
+    numba.literally(P)
+    numba.literally(O)
+    numba.literally(D)
+    numba.literally(C)
     y, lag, cov, start, pattern, pcols, psize, meas, lagcol = pa
-    D = y.shape[1]
-    P, O = init.shape
     K = pcols.shape[0]
     S = P * O
     scale = np.exp(log_scale)
@@ -157,10 +161,12 @@ def loglik_grad(init, q, switch, beta, stay, enter, mean, shift, ar, chol, log_s
         else:
             const[kk] = -0.5 * n * np.log(2.0 * np.pi)
     ll, wgt, lg, mah = emission_loglik(y, lag, pattern, pcols, psize, ar, ms, li, logdet, const, nu, student)
-    es, trow, tcol, tdiag = transitions(switch, beta, stay, enter, cov)
-    value, alpha, bq, cs, em = forward(init, q, es, trow, tcol, tdiag, ll, start)
+    em, mx = scaled_densities(ll, pattern_months(pattern, K)[0])
+    em = em.reshape(ll.shape[1], P, O)
+    es, trow, tcol, tdiag = transitions(switch, beta, stay, enter, cov, P, O, C)
+    value, alpha, bq, cs = forward(init, q, es, trow, tcol, tdiag, em, mx, start, P, O)
     gamma, g_init, g_q, g_switch, g_stay, g_enter, g_beta = backward(init, q, es, trow, tcol, tdiag, cov, start,
-                                                                      alpha, bq, cs, em)
+                                                                      alpha, bq, cs, em, P, O, C)
     g_mean, g_shift, g_ar, gsig, g_nu = emission_grad(y, lag, pattern, pcols, psize, lagcol, ar, ms, li, gamma,
                                                        wgt, lg, mah, nu, student, P, O)
     g_chol, g_log_scale = covariance_grad(gsig, chol, scale)
@@ -168,12 +174,19 @@ def loglik_grad(init, q, switch, beta, stay, enter, mean, shift, ar, chol, log_s
 
 
 @numba.njit(cache=True)
-def potential_and_grad(theta, sa, pa):
+def potential_sized(theta, sa, pa, P, O, D, C):
     """:func:`regimecast.model.kernels.potential` at ``theta`` (n,) and its gradient (n,); ``sa``
-    and ``pa`` the fields of :class:`StaticArgs` and :class:`PanelArgs` as plain tuples."""
+    and ``pa`` the fields of :class:`StaticArgs` and :class:`PanelArgs` as plain tuples, P, O,
+    D, C the model's sizes (``StaticArgs.dims``) as numba literals: a caller in numba passes
+    them as compile-time constants, Python calls :func:`potential_and_grad`."""
+    numba.literally(P)
+    numba.literally(O)
+    numba.literally(D)
+    numba.literally(C)
     (table, oi, ot, loc, scale, factor_ind, effect_ind, scale_ind, combos, sizes, off_r, off_c, ar_index,
      lkj_coef, dims, scalars) = sa
-    P, O, D, C = dims[0], dims[1], dims[2], dims[3]
+    if dims[0] != P or dims[1] != O or dims[2] != D or dims[3] != C:
+        raise ValueError("potential_sized: sizes differ from the static arrays' dims")
     student = scalars[2] > 0
     init, init_other, q, switch, beta, stay, enter, mean, shift, ar, sd, lc, tz, log_scale, nu = \
         assemble(theta, sa)
@@ -183,7 +196,8 @@ def potential_and_grad(theta, sa, pa):
             for j in range(D):
                 chol[p, i, j] = sd[p, i] * lc[p, i, j]
     (value, g_init, g_q, g_switch, g_beta, g_stay, g_enter, g_mean, g_shift, g_ar, g_chol, g_log_scale,
-     g_nu) = loglik_grad(init, q, switch, beta, stay, enter, mean, shift, ar, chol, log_scale, nu, student, pa)
+     g_nu) = loglik_grad(init, q, switch, beta, stay, enter, mean, shift, ar, chol, log_scale, nu, student, pa,
+                         P, O, D, C)
     grad = np.zeros(theta.shape[0])
     F = combos.shape[1]
     # initial distribution and Kronecker transition
@@ -266,3 +280,28 @@ def potential_and_grad(theta, sa, pa):
         for k in range(M):
             prior += lkj_coef[k] * log1m_tanh2(theta[a2 + p * M + k])
     return value + prior, grad
+
+
+DIMS = 14                       # position of ``dims`` in StaticArgs (checked in the package's __init__)
+_SIZED: dict[tuple[int, int, int, int], Callable] = {}
+
+
+def sized_kernel(dims) -> Callable:
+    """The compiled ``(theta, sa, pa) -> (value, gradient)`` for sizes ``dims`` = (P, O, D, C):
+    :func:`potential_sized` with them as constants. One function per sizes and process; numba's
+    disk cache keys a closure by the values of its cells too, so each sizes has its own entry."""
+    key = tuple(int(v) for v in dims)
+    if key not in _SIZED:
+        P, O, D, C = key
+
+        @numba.njit(cache=True)
+        def kernel(theta, sa, pa):
+            return potential_sized(theta, sa, pa, P, O, D, C)
+
+        _SIZED[key] = kernel
+    return _SIZED[key]
+
+
+def potential_and_grad(theta, sa, pa):
+    """:func:`potential_sized` from Python, at the sizes of ``sa``'s dims."""
+    return sized_kernel(sa[DIMS])(theta, sa, pa)
