@@ -21,7 +21,7 @@ SHORTCUT_LOG = 30.0
 SHORTCUT_PART = 300.0
 
 
-@numba.njit(cache=True, fastmath=FAST)
+@numba.njit(cache=True, fastmath=FAST, error_model="numpy")
 def transitions(switch, beta, stay, enter, cov, P, O, C):
     """Policy transition probabilities of :func:`regimecast.model.kernels.policy_transition` in
     factored form: ``A[t, o, p, p2] = row[t, o, p] * es[p, p2] * col[t, o, p2]`` off the
