@@ -109,6 +109,21 @@ def test_each_fail_level_fails(th, make, check):
     assert any(r.startswith(f"FAIL {check}") for r in v.reasons)
 
 
+@pytest.mark.parametrize("make", [_shifted_chain, _sticky_chain, lambda rng: {
+    "energy": np.cumsum(rng.standard_normal((C, D)), axis=1)}])
+def test_fit_and_review_word_a_failure_alike(th, make):
+    """One verdict: the fit's block (``run``, ``fit``, the forecast report) and the review
+    (``diagnose``) fail the same sampler checks with the same reasons, word for word."""
+    from regimecast.checks.convergence import diagnostics_block
+
+    idata = _idata(**make(np.random.default_rng(1)))
+    block = diagnostics_block(idata, list(SPEC), th)
+    v = assess(_review(idata), th)
+    sampler = ("FAIL R-hat:", "FAIL bulk ESS:", "FAIL tail ESS:", "FAIL divergences:", "FAIL E-BFMI:")
+    assert not block["trusted"] and v.level == "fail"
+    assert block["reasons"] == [r for r in v.reasons if r.startswith(sampler)] != []
+
+
 def test_divergences_located(th):
     rv = _review(_idata(**_divergent_tail(np.random.default_rng(1))))
     shift = rv.parameters["divergence_shift"].abs()
@@ -447,4 +462,4 @@ def test_fit_verdict_uses_unrounded_rhat(th):
     block = diagnostics_block(idata, ["a_z"], th)
     assert th.max_rhat == pytest.approx(1.01)
     assert block["max_rhat"] == pytest.approx(1.013, abs=1e-6)
-    assert not block["trusted"] and block["reasons"][0].startswith("R-hat 1.013 > 1.01 (a_z)")
+    assert not block["trusted"] and block["reasons"] == ["FAIL R-hat: 1 of 1 parameters above 1.01 (max 1.013: a_z)"]

@@ -279,19 +279,19 @@ def test_contraction_thresholds(post_sd, word):
 def test_verdict_banner(trusted):
     page = report.render_html(make_content(trusted=trusted))
     if trusted:
-        assert 'data-verdict="pass"' in page and "Diagnostics pass" in page
+        assert 'data-verdict="pass"' in page and "Verdict: pass" in page
         assert "DO NOT TRUST THIS RUN" not in page
     else:
         assert 'data-verdict="fail"' in page and "DO NOT TRUST THIS RUN" in page
         assert "<li>max R-hat 1.08 &gt; 1.01</li>" in page
         assert "<li>&lt;script&gt;alert(1)&lt;/script&gt; 3 divergences</li>" in page
-        assert "Diagnostics pass" not in page
+        assert "Verdict: fail: DO NOT TRUST THIS RUN" in page and "Verdict: pass" not in page
 
 
 def test_markdown_has_the_tables(written, content):
     md = (written / "report.md").read_text()
     assert md.startswith("# Macro regimes & markets")
-    assert "**Diagnostics pass.**" in md
+    assert "**Verdict: pass.**" in md
     assert "\\<script>alert(1)\\</script> & co" in md  # inert when rendered, readable in a terminal
     assert not re.search(r"(?<!\\)<", md), "an unescaped < would be raw HTML to a Markdown renderer"
     assert "data:image" not in md

@@ -29,13 +29,12 @@ from regimecast.model.spec import VarSpec, inputs, structure, variable_spec
 from regimecast.checks.ppc import PPC, posterior_predictive
 from regimecast.config.prior_range import lkj_concentrations
 from regimecast.checks.robust_loo import sample_mixture, with_mixture
+from regimecast.checks.verdict import Finding, Verdict, list_names, sampler_failures, verdict_of
 
 # Sample-stats names of tree-depth saturation: nutpie, PyMC/NumPyro-converted; otherwise the
 # depth is compared with NumPyro's default maximum (NUTS(max_tree_depth=10)).
 SATURATION_STATS = ("maxdepth_reached", "reached_max_treedepth")
 NUMPYRO_MAX_TREE_DEPTH = 10
-EXIT_CODES = {"pass": 0, "warn": 1, "fail": 2}
-NAMED_IN_REASON = 3   # parameters, months or statistics named in one reason
 
 
 @dataclass(frozen=True)
@@ -73,27 +72,6 @@ class SamplerSummary:
     divergences: np.ndarray
     treedepth_share: float
     bfmi: np.ndarray
-
-
-@dataclass(frozen=True)
-class Finding:
-    level: str      # "fail" | "warn"
-    check: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    level: str
-    findings: tuple[Finding, ...]
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES[self.level]
-
-    @property
-    def reasons(self) -> list[str]:
-        return [f"{f.level.upper()} {f.check}: {f.message}" for f in self.findings]
 
 
 @dataclass(frozen=True)
@@ -231,11 +209,6 @@ def ppc_cutoff(alpha: float, m: int) -> float:
     return alpha / (2 * m) if m else 0.0
 
 
-def _names(index, n: int = NAMED_IN_REASON) -> str:
-    items = [str(i) for i in index]
-    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
-
-
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
@@ -259,25 +232,10 @@ def assess(review: Review, th: Thresholds) -> Verdict:
     def add(level, check, message):
         out.append(Finding(level, check, message))
 
-    bad = p[~(p["r_hat"] <= th.max_rhat)].sort_values("r_hat", ascending=False)
-    if len(bad):
-        add("fail", "R-hat", f"{len(bad)} of {len(p)} parameters above {th.max_rhat} "
-                             f"(max {p['r_hat'].max():.3f}: {_names(bad.index)})")
-    need = th.min_ess_per_chain * s.n_chains
-    for col, what in (("ess_bulk", "bulk ESS"), ("ess_tail", "tail ESS")):
-        bad = p[~(p[col] >= need)].sort_values(col)
-        if len(bad):
-            add("fail", what, f"{len(bad)} parameters below {need:.0f} (min {p[col].min():.0f}: {_names(bad.index)})")
-    n_div = int(s.divergences.sum())
-    if n_div > th.max_divergences:
-        where = ""
-        if "divergence_shift" in p:
-            top = p["divergence_shift"].abs().sort_values(ascending=False)
-            where = f"; they concentrate along {_names(top.index)}"
-        add("fail", "divergences", f"{n_div} divergent transitions ({n_div / (s.n_chains * s.n_draws):.1%}){where}")
-    low = np.flatnonzero(~(s.bfmi >= th.min_bfmi))
-    if len(low):
-        add("fail", "E-BFMI", f"chain(s) {', '.join(map(str, low))} below {th.min_bfmi} (min {np.nanmin(s.bfmi):.2f})")
+    along = None
+    if "divergence_shift" in p:
+        along = p["divergence_shift"].abs().sort_values(ascending=False).index
+    out += sampler_failures(p, s.divergences, s.bfmi, s.n_draws, th, along)
     sat = s.treedepth_share
     if np.isfinite(sat) and sat > th.max_treedepth_share:
         add("fail", "tree depth",
@@ -293,7 +251,7 @@ def assess(review: Review, th: Thresholds) -> Verdict:
                 add(level, "prior-data conflict",
                     f"{_count(int((z > lim).sum()), 'posterior mean lies', 'posterior means lie')} beyond "
                     f"{lim:.1f} prior sd from the prior mean "
-                    f"(max {z.iloc[0]:.1f}: {_names(z.index[z > lim])}); the prior contradicts the data")
+                    f"(max {z.iloc[0]:.1f}: {list_names(z.index[z > lim])}); the prior contradicts the data")
                 break
         c = p["contraction"]
         un = c[c < w.contraction]
@@ -308,12 +266,12 @@ def assess(review: Review, th: Thresholds) -> Verdict:
             fixed = f"; {int(exact.sum())} more estimated by mixture sampling" if exact.any() else ""
             add("warn", "Pareto k", f"{len(hi)} of {len(k)} months have k > {w.pareto_k} and no reliable "
                                     f"mixture estimate (LOO unreliable there: "
-                                    f"{_names([f'{d:%Y-%m}' for d in hi.sort_values(ascending=False).index])}"
+                                    f"{list_names([f'{d:%Y-%m}' for d in hi.sort_values(ascending=False).index])}"
                                     f"{fixed})")
         ks = review.loo.ks_pvalue
         bad = ks[ks < w.loo_pit_p]
         if len(bad):
-            add("warn", "LOO-PIT", f"leave-one-out predictive distributions miscalibrated for {_names(bad.index, 10)} "
+            add("warn", "LOO-PIT", f"leave-one-out predictive distributions miscalibrated for {list_names(bad.index, 10)} "
                                    f"(KS p < {w.loo_pit_p})")
     if review.ppc is not None:
         t = review.ppc.table
@@ -323,9 +281,8 @@ def assess(review: Review, th: Thresholds) -> Verdict:
         if len(ext):
             labels = [f"{r.statistic} {r.subject} (p={r.p_value:.4f})" for r in ext.itertuples()]
             add("warn", "posterior predictive", f"{len(ext)} of {m} statistics extreme (p outside [{cut:.2g}, "
-                                                f"1 - {cut:.2g}], family-wise {w.ppc_alpha}): {_names(labels)}")
-    level = "fail" if any(f.level == "fail" for f in out) else "warn" if out else "pass"
-    return Verdict(level, tuple(sorted(out, key=lambda f: f.level != "fail")))
+                                                f"1 - {cut:.2g}], family-wise {w.ppc_alpha}): {list_names(labels)}")
+    return verdict_of(out)
 
 
 # --- the whole review ---------------------------------------------------------------------

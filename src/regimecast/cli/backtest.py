@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from regimecast.checks.verdict import HEADLINES, fit_level
 from regimecast.cli.common import DataDirOpt, ModelOpt, PriorsOpt, fail, workspace
 from regimecast.config.defaults import SEED
 from regimecast.errors import RegimecastError
@@ -97,7 +98,7 @@ def _progress(origin: str, record: dict | None, error: str | None) -> None:
         typer.echo(f"  origin {origin}: FAILED: {error}", err=True)
         return
     d = record["fit"].get("diagnostics", {})
-    verdict = "trusted" if record["trusted"] else "untrusted (" + "; ".join(d.get("reasons", [])) + ")"
+    verdict = "; ".join([HEADLINES[fit_level(record)], *d.get("reasons", [])])
     typer.echo(f"  origin {origin}: fit {record['fit'].get('wall_time_s', float('nan')):.0f} s, {verdict}")
 
 

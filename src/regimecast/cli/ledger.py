@@ -33,13 +33,13 @@ def ledger(ctx: typer.Context) -> None:
         typer.echo(f"ledger {ws.ledger}: no forecast recorded yet")
         return
     table = Table(title=f"forecast ledger ({ws.ledger})", box=box.SIMPLE_HEAD)
-    for col in ("id", "run", "recorded (UTC)", "data end", "priors", "horizon", "draws x paths", "trusted",
+    for col in ("id", "run", "recorded (UTC)", "data end", "priors", "horizon", "draws x paths", "verdict",
                 "scenarios", "scored", "cover 50%", "cover 90%", "resolved", "Brier"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(str(r["forecast_id"]), r["run_id"], r["recorded_utc"], r["data_end"], r["prior_set"],
                       str(r["horizon_months"]), f"{r['posterior_draws']} x {r['paths_per_draw']}",
-                      {1: "yes", 0: "no"}.get(r["trusted"], "?"), str(r["n_scenarios"]),
+                      {1: "pass", 0: "fail"}.get(r["trusted"], "?"), str(r["n_scenarios"]),
                       str(r["scored_assets"]), _pct(r["scored_cover_50"]), _pct(r["scored_cover_90"]),
                       str(r["scored_resolved"]), _num(r["scored_brier"]))
     Console().print(table)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from regimecast.checks.verdict import HEADLINES, fit_level
 from regimecast.scoring import scores as scoring
 from regimecast.scoring.backtest import ENGINE
 from regimecast.scoring.scores import INTERVALS
@@ -376,7 +377,7 @@ def _origins_section(summary) -> list[str]:
               "Baseline errors")
     rows = []
     for r in summary["origin_table"]:
-        verdict = "trusted" if r["trusted"] else "DO NOT TRUST: " + "; ".join(r["reasons"])
+        verdict = "; ".join([HEADLINES[fit_level(r)], *r["reasons"]])
         rows.append((r["origin"], verdict, _fmt(r["max_rhat"]), _fmt(r["min_ess_bulk"]), _fmt(r["divergences"]),
                      _fmt(r["fit_wall_time_s"]), ", ".join(str(h) for h in r["horizons_scored"]) or "none",
                      "; ".join(f"{k}: {v}" for k, v in r["baseline_errors"].items()) or "none"))

@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from regimecast.checks.verdict import fit_headline
 from regimecast.store import atomic
 from regimecast.report.render import (PALETTE, ReportError, Row, diagnostics_line, figure_html, finite, html_table,
                                md, md_code, md_fence, md_table, new_figure, num, page, pct, png, pp,
-                               render_summary_json, verdict_html)
+                               render_summary_json, fit_verdict_html)
 
 # --- files -------------------------------------------------------------------------------
 HTML_FILE = "index.html"
@@ -159,9 +160,9 @@ def render_markdown(content: ReportContent) -> str:
     parts = [f"# {md(content.title)}", "",
              f"Run `{md_code(s['run_id'])}` · data to {md(s['data_end'])} · horizon {s['horizon_months']} months", ""]
     if d["trusted"]:
-        parts += [f"**Diagnostics pass.** {md(diagnostics_line(d))}", ""]
+        parts += [f"**Verdict: {fit_headline(d)}.** {md(diagnostics_line(d))}", ""]
     else:
-        parts += ["**DO NOT TRUST THIS RUN.** The sampler diagnostics failed:", ""]
+        parts += [f"**Verdict: {fit_headline(d)}.** The sampler diagnostics failed:", ""]
         parts += [f"- {md(r)}" for r in d["reasons"]] + [""]
     for heading, header, rows, note in _sections(content):
         parts += [f"## {heading}", ""]
@@ -181,7 +182,7 @@ def render_html(content: ReportContent) -> str:
     body = [f"<h1>{e(content.title)}</h1>",
             f'<p class="meta">Run <code>{e(str(s["run_id"]))}</code> · data to {e(str(s["data_end"]))}'
             f" · horizon {int(s['horizon_months'])} months</p>",
-            verdict_html(s["diagnostics"])]
+            fit_verdict_html(s["diagnostics"])]
     figures = _figures(content)
     for heading, header, rows, note in _sections(content):
         body.append(f"<h2>{e(heading)}</h2>")
@@ -288,7 +289,7 @@ def _diagnostics_section(content: ReportContent) -> Section:
     d = content.summary["diagnostics"]
     rows = [("Max R-hat", num(d["max_rhat"], 3)), ("Min bulk ESS", num(d["min_ess_bulk"], 0)),
             ("Min tail ESS", num(d["min_ess_tail"], 0)), ("Divergences", num(d["divergences"], 0)),
-            ("Min BFMI", num(d["min_bfmi"], 2)), ("Trusted", "yes" if d["trusted"] else "NO")]
+            ("Min BFMI", num(d["min_bfmi"], 2)), ("Verdict", fit_headline(d))]
     rows += [("Reason", r) for r in d["reasons"]]
     return _DIAGNOSTICS, ("Check", "Value"), rows, ""
 
