@@ -16,13 +16,13 @@ import pytest
 from scipy import integrate, stats
 
 from conftest import END, TINY
-from regimecast.config.thresholds import Thresholds
+from regimecast.config.thresholds import Thresholds, check_thresholds
 from regimecast.errors import ConfigError
 from regimecast.checks.loo_pit import LooPit, loo_pit, loo_pit_draw, student_t_cdf
 from regimecast.model.spec import VarSpec
 from regimecast.checks.ppc import (PPC, acf, changes, obs_from_levels, ppc_pvalue, presample_origin, replication_spec,
                             spell_statistics, state_correlations, tail_statistics)
-from regimecast.checks.review import (Review, assess, check_thresholds, conflict_z, contraction_columns, divergence_shift,
+from regimecast.checks.review import (Review, assess, conflict_z, contraction_columns, divergence_shift,
                                parameter_table, ppc_cutoff, prior_moments, sampler_summary)
 
 C, D = 4, 1000

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from regimecast.config.thresholds import Thresholds
+from regimecast.config.thresholds import Thresholds, check_thresholds
 from regimecast.errors import ConfigError
 from regimecast.fit.sampler import SamplerSettings
 from regimecast.fit.posterior import flatten_draws, posterior_draws
@@ -211,13 +211,6 @@ def ppc_cutoff(alpha: float, m: int) -> float:
 
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
-
-
-def check_thresholds(th: Thresholds, source: object = "diagnostics.toml") -> None:
-    """Raise ConfigError unless ``th`` has every level diagnose needs (schema_version 2 files)."""
-    missing = [k for k in ("max_treedepth_share", "prior_conflict_alpha", "warn") if getattr(th, k) is None]
-    if missing:
-        raise ConfigError(source, missing[0], None, "needed by `regimecast diagnose` (schema_version 2)")
 
 
 def assess(review: Review, th: Thresholds) -> Verdict:

@@ -61,13 +61,11 @@ EPISODE_BAR_HEIGHT = 0.7  # bar thickness in strip rows (one row = 1)
 BAR_LABEL_MIN_SHARE = 0.07  # label a stacked-bar segment with its % only above this share
 
 # --- factor learning ---------------------------------------------------------------------
-POLICY_FACTOR = "policy"  # the factor whose smoothed chart carries the Fed episodes strip
-# Posterior contraction 1 - post_sd^2 / prior_sd^2, median over a factor's parameters.
-CONTRACTION_PRIOR_DOMINATES = 0.1  # at or below: the data taught the factor little
-CONTRACTION_DATA_DOMINATE = 0.5  # at or above: the data dominate the prior
-
-# --- formatting --------------------------------------------------------------------------
-RATE_SERIES = ("y10",)  # series in percent: shown with two decimals whatever their size
+# Posterior contraction 1 - post_sd^2 / prior_sd^2, median over a factor's parameters: at or
+# below ReportContent.contraction_prior_dominates (``warn.contraction`` of
+# models/diagnostics.toml) the data taught the factor little; at or above this, the data
+# dominate the prior (this report's wording, no published cutoff).
+CONTRACTION_DATA_DOMINATE = 0.5
 
 @dataclass(frozen=True)
 class ReportContent:
@@ -92,6 +90,12 @@ class ReportContent:
     provenance: series -> {fred_id, file, sha256, first, last}.
     reproduce: the command line that reproduces the run.
     title: the report's title.
+    policy_factor: the transition factor (the model file's ``[transition] factor``), whose
+        smoothed chart carries the episodes strip.
+    rate_series: assets that are rates in percent (:attr:`ModelConfig.rate_assets`), shown with
+        two decimals whatever their size.
+    contraction_prior_dominates: median contraction at or below which the data taught a factor
+        little (``warn.contraction`` of ``models/diagnostics.toml``).
     labels: series -> label with units, e.g. "US 10-year yield (%)"; the series name if absent.
     """
 
@@ -105,6 +109,9 @@ class ReportContent:
     provenance: dict[str, dict]
     reproduce: str
     title: str
+    policy_factor: str
+    rate_series: tuple[str, ...]
+    contraction_prior_dominates: float
     labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -133,15 +140,15 @@ def posterior_contraction(prior_sd: float, post_sd: float) -> float:
     return 1.0 - (post_sd / prior_sd) ** 2
 
 
-def contraction_sentence(factor: str, parameters: Sequence[Mapping]) -> str:
+def contraction_sentence(factor: str, parameters: Sequence[Mapping], prior_dominates: float) -> str:
     """A plain sentence on how much the data informed ``factor``, from the median posterior
-    contraction of its parameters against CONTRACTION_PRIOR_DOMINATES / _DATA_DOMINATE."""
+    contraction of its parameters against ``prior_dominates`` / CONTRACTION_DATA_DOMINATE."""
     values = [posterior_contraction(p["prior_sd"], p["post_sd"]) for p in parameters]
     values = [v for v in values if math.isfinite(v)]
     if not values:
         return f"No parameter of the {factor} factor has a usable prior and posterior spread."
     median = float(np.median(values))
-    low, high = CONTRACTION_PRIOR_DOMINATES, CONTRACTION_DATA_DOMINATE
+    low, high = prior_dominates, CONTRACTION_DATA_DOMINATE
     if median <= low:
         verdict, rule = "little", f"≤ {low:g} means the prior dominates"
     elif median >= high:
@@ -246,8 +253,9 @@ def _fan_section(content: ReportContent) -> Section:
     for s in content.fan["series"].values:
         q = content.fan.sel(series=s).isel(horizon=-1)
         last = content.history.sel(series=s).dropna("date")
-        rows.append((_label(content, s), _level(s, float(last[-1])) if last.size else "n/a",
-                     _level(s, _q(q, MEDIAN_QUANTILE)), f"{_level(s, _q(q, lo))} – {_level(s, _q(q, hi))}"))
+        rows.append((_label(content, s), _level(content, s, float(last[-1])) if last.size else "n/a",
+                     _level(content, s, _q(q, MEDIAN_QUANTILE)),
+                     f"{_level(content, s, _q(q, lo))} – {_level(content, s, _q(q, hi))}"))
     bands = "/".join(b[2] for b in reversed(FAN_BANDS))
     note = f"History with the forecast median and {bands} bands; the table gives the last forecast month."
     return _FANS, header, rows, note
@@ -267,7 +275,7 @@ def _factor_sections(content: ReportContent) -> list[Section]:
         rows = [(p["name"], num(p["prior_mean"]), num(p["prior_sd"]), num(p["post_mean"]),
                  num(p["post_sd"]), num(posterior_contraction(p["prior_sd"], p["post_sd"]), 2))
                 for p in info.get("parameters", [])]
-        note = f"{contraction_sentence(factor, info.get('parameters', []))} Now (last month): {now or 'n/a'}."
+        note = f"{contraction_sentence(factor, info.get('parameters', []), content.contraction_prior_dominates)} Now (last month): {now or 'n/a'}."
         out.append((f"{_FACTORS}: {factor}", header, rows, note))
     return out
 
@@ -280,7 +288,8 @@ def _conditional_section(content: ReportContent) -> Section:
         if not by_series:
             rows.append((name, "too few simulated paths in this scenario to condition on", "–", "–", "–"))
         for s, q in by_series.items():
-            rows.append((name, _label(content, s), _level(s, q["q05"]), _level(s, q["q50"]), _level(s, q["q95"])))
+            rows.append((name, _label(content, s),
+                         *(_level(content, s, q[k]) for k in ("q05", "q50", "q95"))))
     note = "Distribution of each asset at the scenario's horizon over the simulated paths in which the scenario occurs."
     return _CONDITIONAL, header, rows, note
 
@@ -375,7 +384,7 @@ def _smoothed_figure(content: ReportContent, factor: str) -> bytes:
     states = [str(s) for s in probs["state"].values]
     colours = _state_colours(states)
     dates = pd.DatetimeIndex(probs["date"].values)
-    with_strip = factor == POLICY_FACTOR and bool(content.episodes)
+    with_strip = factor == content.policy_factor and bool(content.episodes)
     if with_strip:
         fig, (ax, strip) = new_figure(POLICY_SMOOTHED_FIGSIZE, 2, 1, sharex=True,
                                        gridspec_kw={"height_ratios": (1, EPISODE_STRIP_HEIGHT_RATIO)})
@@ -429,8 +438,8 @@ def _state_colours(states: Sequence[str]) -> dict[str, str]:
 def _policy_states(content: ReportContent) -> list[str]:
     """Policy states in the model's order (the smoothed chart's), then any others seen."""
     states: list[str] = []
-    if POLICY_FACTOR in content.smoothed:
-        states += [str(s) for s in content.smoothed[POLICY_FACTOR]["state"].values]
+    if content.policy_factor in content.smoothed:
+        states += [str(s) for s in content.smoothed[content.policy_factor]["state"].values]
     for probs in content.summary["policy"].values():
         states += [s for s in probs if s not in states]
     states += [ep[0] for ep in content.episodes if ep[0] not in states]
@@ -450,12 +459,12 @@ def _label(content: ReportContent, series: str) -> str:
     return content.labels.get(str(series), str(series))
 
 
-def _level(series: str, x: float) -> str:
+def _level(content: ReportContent, series: str, x: float) -> str:
     """An asset level in its natural units: rates with 2 decimals, others by magnitude."""
     if not finite(x):
         return "n/a"
     x = float(x)
-    if str(series) in RATE_SERIES or abs(x) < 10:
+    if str(series) in content.rate_series or abs(x) < 10:
         return f"{x:.2f}"
     return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.1f}"
 
