@@ -11,6 +11,7 @@ from regimecast.checks.verdict import HEADLINES, fit_level
 from regimecast.cli.common import DataDirOpt, ModelOpt, PriorsOpt, fail, workspace
 from regimecast.config.defaults import SEED
 from regimecast.errors import RegimecastError
+from regimecast.report.format import num, signed
 
 
 
@@ -117,8 +118,8 @@ def _print_skill(summary: dict) -> None:
     for s in summary["series"]:
         for h in summary["horizons"]:
             sk, eng = summary["skill"][s][str(h)], summary["crps"][s][str(h)][ENGINE]
-            table.add_row(s, f"{h} m", str(eng["n"]), "n/a" if eng["mean"] is None else f"{eng['mean']:.4g}",
-                          *("n/a" if sk[b]["skill"] is None else f"{sk[b]['skill']:+.3f}" for b in base))
+            table.add_row(s, f"{h} m", str(eng["n"]), num(eng["mean"]),
+                          *(signed(sk[b]["skill"]) for b in base))
     Console(width=160).print(table)
 
 

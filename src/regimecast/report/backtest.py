@@ -28,6 +28,7 @@ from regimecast.scoring.baselines import DESCRIPTIONS as BASELINE_DESCRIPTIONS
 from regimecast.scoring.baselines import LABELS as BASELINE_LABELS
 from regimecast.fit.sampler import SamplerSettings
 from regimecast.store.atomic import replace_directory
+from regimecast.report.format import MISSING, pct, short, signed
 from regimecast.report.render import PALETTE, figure_html, html_table, new_figure, page, png, render_summary_json
 
 HTML_FILE = "index.html"
@@ -285,15 +286,6 @@ def render_html(summary: Mapping) -> str:
     return page(TITLE, "\n".join(body))
 
 
-def _fmt(x, digits: int = 3) -> str:
-    if x is None or not math.isfinite(float(x)):
-        return "n/a"
-    x = float(x)
-    if x.is_integer() or abs(x) >= 1000:
-        return f"{x:,.0f}"
-    return f"{x:.{digits}g}" if abs(x) >= 1 else f"{x:.{digits}f}"
-
-
 def _skill_section(summary, names) -> list[str]:
     base = list(summary["baselines"])
     header = ("Series", "Horizon", "n", "Engine CRPS", *(f"skill vs {names[b]}" for b in base))
@@ -302,7 +294,7 @@ def _skill_section(summary, names) -> list[str]:
         for h in (str(h) for h in summary["horizons"]):
             sk = summary["skill"][s][h]
             eng = summary["crps"][s][h][ENGINE]
-            rows.append((s, f"{h} m", str(eng["n"]), _fmt(eng["mean"]),
+            rows.append((s, f"{h} m", str(eng["n"]), short(eng["mean"]),
                          *(_skill_cell(sk[b]) for b in base)))
     note = ("CRPS skill = 1 − CRPS_engine / CRPS_baseline over the origins both scored: positive means the engine "
             "is better. * marks a paired mean difference beyond two standard errors.")
@@ -318,9 +310,9 @@ def _skill_section(summary, names) -> list[str]:
 
 def _skill_cell(v: Mapping) -> str:
     if v["skill"] is None:
-        return "n/a"
+        return MISSING
     star = "*" if v.get("se_diff") and abs(v["mean_diff"]) > SE_MULTIPLE * v["se_diff"] else ""
-    return f"{v['skill']:+.3f}{star}"
+    return signed(v["skill"]) + star
 
 
 def _metric_rows(summary, key, names):
@@ -328,7 +320,7 @@ def _metric_rows(summary, key, names):
     for s in summary["series"]:
         for h in (str(h) for h in summary["horizons"]):
             d = summary[key][s][h]
-            rows.append((s, f"{h} m", str(d[ENGINE]["n"]), *(_fmt(d[m]["mean"]) for m in summary["methods"])))
+            rows.append((s, f"{h} m", str(d[ENGINE]["n"]), *(short(d[m]["mean"]) for m in summary["methods"])))
     return rows
 
 
@@ -345,21 +337,18 @@ def _coverage_section(summary, names) -> list[str]:
         for h in (str(h) for h in summary["horizons"]):
             c = summary["coverage"][s][h]
             rows.append((s, f"{h} m", str(c[ENGINE]["n"]),
-                         *(" / ".join(pct(c[m][f"{int(lv * 100)}"]) for lv in INTERVALS) for m in summary["methods"])))
+                         *(" / ".join(pct(c[m][f"{int(lv * 100)}"], 0) for lv in INTERVALS)
+                           for m in summary["methods"])))
     note = ("Share of outcomes inside the central 50% / 90% intervals of each forecast (nominal 50% / 90%).")
     return ["<h2>Interval coverage</h2>", f'<p class="note">{html.escape(note)}</p>',
             html_table(header, rows, "coverage")]
 
 
-def pct(x) -> str:
-    return "n/a" if x is None else f"{float(x):.0%}"
-
-
 def _brier_section(summary, names) -> list[str]:
     methods = summary["methods"]
     header = ("Event", "Horizon", "Resolved", "Observed rate", *(names[m] for m in methods))
-    rows = [(name, f"{r['horizon']} m", str(r["n_resolved"]), pct(r["observed_rate"]),
-             *(_fmt(r["methods"][m]["brier"]) if r["methods"].get(m) else "n/a" for m in methods))
+    rows = [(name, f"{r['horizon']} m", str(r["n_resolved"]), pct(r["observed_rate"], 0),
+             *(short(r["methods"][m]["brier"]) if r["methods"].get(m) else MISSING for m in methods))
             for name, r in summary["brier"].items()]
     out = ["<h2>Scenario events: Brier scores</h2>",
            '<p class="note">Mean Brier score (p − outcome)² over the origins at which each event has resolved, for '
@@ -378,8 +367,8 @@ def _origins_section(summary) -> list[str]:
     rows = []
     for r in summary["origin_table"]:
         verdict = "; ".join([HEADLINES[fit_level(r)], *r["reasons"]])
-        rows.append((r["origin"], verdict, _fmt(r["max_rhat"]), _fmt(r["min_ess_bulk"]), _fmt(r["divergences"]),
-                     _fmt(r["fit_wall_time_s"]), ", ".join(str(h) for h in r["horizons_scored"]) or "none",
+        rows.append((r["origin"], verdict, short(r["max_rhat"]), short(r["min_ess_bulk"]), short(r["divergences"]),
+                     short(r["fit_wall_time_s"]), ", ".join(str(h) for h in r["horizons_scored"]) or "none",
                      "; ".join(f"{k}: {v}" for k, v in r["baseline_errors"].items()) or "none"))
     out = ["<h2>Origins</h2>", html_table(header, rows, "origins")]
     if summary["skipped_origins"]:

@@ -14,7 +14,8 @@ import pandas as pd
 from regimecast.store import atomic
 from regimecast.report import diagnostics_figures as figs
 from regimecast.config.thresholds import Thresholds
-from regimecast.report.render import figure_html, html_table, num, page, verdict_html
+from regimecast.report.format import num
+from regimecast.report.render import figure_html, html_table, page, verdict_html
 from regimecast.checks.review import Review, conflict_z, ppc_cutoff
 from regimecast.checks.verdict import Verdict
 

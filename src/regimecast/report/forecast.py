@@ -29,9 +29,10 @@ import xarray as xr
 
 from regimecast.checks.verdict import fit_headline
 from regimecast.store import atomic
-from regimecast.report.render import (PALETTE, ReportError, Row, diagnostics_line, figure_html, finite, html_table,
-                               md, md_code, md_fence, md_table, new_figure, num, page, pct, png, pp,
-                               render_summary_json, fit_verdict_html)
+from regimecast.report.format import finite, num, pct, pp
+from regimecast.report.render import (PALETTE, ReportError, Row, diagnostics_line, figure_html, fit_verdict_html,
+                                      html_table, md, md_code, md_fence, md_table, new_figure, page, png,
+                                      render_summary_json)
 
 # --- files -------------------------------------------------------------------------------
 HTML_FILE = "index.html"

@@ -1,6 +1,7 @@
 """Rendering toolkit shared by every report (forecast, update, comparison, diagnostics,
 backtest): the self-contained HTML page shell, HTML and Markdown tables, figures on an Agg
-canvas, number formatting and conversion to strict JSON. Computes nothing of the model.
+canvas, the verdict banner and conversion to strict JSON (numbers are formatted by
+:mod:`regimecast.report.format`). Computes nothing of the model.
 
 Pages are self-contained: inline CSS, PNG figures as ``data:`` URIs, and a content-security
 policy that forbids any network fetch. Figures use Matplotlib's object API (``Figure``),
@@ -22,11 +23,11 @@ import numpy as np
 
 from regimecast.checks.verdict import HEADLINES, fit_level
 from regimecast.errors import RegimecastError
+from regimecast.report.format import num
 
 Row = Sequence[str]
 
 SUMMARY_SIGNIFICANT_DIGITS = 6  # floats in JSON summaries are rounded to this many significant digits
-PROBABILITY_DECIMALS = 1  # probabilities are shown as percentages with this many decimals
 FIG_DPI = 110
 # Okabe-Ito colour-blind-safe palette; a factor's i-th state gets PALETTE[i] in every chart.
 VERDICT_STYLE = {      # the page CSS styles pass and fail; warn gets its own colours
@@ -99,28 +100,6 @@ def png(fig) -> bytes:
     fig.savefig(buf, format="png", dpi=FIG_DPI, metadata={"Software": None})
     fig.clear()
     return buf.getvalue()
-
-def pct(p: float, decimals: int = PROBABILITY_DECIMALS) -> str:
-    return "n/a" if not finite(p) else f"{float(p) * 100:.{decimals}f}%"
-
-
-def pp(p: float) -> str:
-    return "n/a" if not finite(p) else f"{float(p) * 100:.{PROBABILITY_DECIMALS + 1}f}"
-
-
-def num(x: float, decimals: int | None = None) -> str:
-    if not finite(x):
-        return "n/a"
-    if decimals is not None:
-        return f"{float(x):,.{decimals}f}"
-    return f"{float(x):.4g}"
-
-def finite(x) -> bool:
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
-
 
 def diagnostics_line(d: Mapping) -> str:
     return (f"max R-hat {num(d['max_rhat'], 3)}, min bulk ESS {num(d['min_ess_bulk'], 0)}, "

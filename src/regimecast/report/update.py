@@ -12,7 +12,8 @@ from pathlib import Path
 
 from regimecast.checks.verdict import fit_headline
 from regimecast.store import atomic
-from regimecast.report.render import html_table, jsonable, md_table, page, pct, fit_verdict_html, render_summary_json
+from regimecast.report.format import pct
+from regimecast.report.render import fit_verdict_html, html_table, jsonable, md_table, page, render_summary_json
 
 HTML_FILE, MARKDOWN_FILE, JSON_FILE = "update.html", "update.md", "update.json"
 
