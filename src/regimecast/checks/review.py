@@ -21,7 +21,6 @@ import pandas as pd
 from scipy import special, stats
 
 from regimecast.config.thresholds import Thresholds, check_thresholds
-from regimecast.errors import ConfigError
 from regimecast.fit.sampler import SamplerSettings
 from regimecast.fit.posterior import flatten_draws, posterior_draws
 from regimecast.checks.loo_pit import LooPit, loo_pit, pit_draws
