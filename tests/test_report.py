@@ -20,7 +20,10 @@ from regimecast.config.thresholds import Thresholds
 from regimecast.errors import OutputError
 from regimecast.report import render
 from regimecast.report import forecast as report
-from regimecast.report.forecast import ReportContent, ReportError, write_report
+from regimecast.report import forecast_figures
+from regimecast.report.forecast import write_report
+from regimecast.report.forecast_schema import ReportContent
+from regimecast.report.render import ReportError
 
 EVIL = "<script>alert(1)</script>"
 EVIL_NAME = f"{EVIL} & co"
@@ -347,7 +350,7 @@ def test_failure_while_rendering_keeps_the_old_report(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("figure failed")
 
-    monkeypatch.setattr(report, "_fan_figure", boom)
+    monkeypatch.setattr(forecast_figures, "_fan_figure", boom)
     with pytest.raises(RuntimeError, match="figure failed"):
         write_report(out, make_content(seed=2, trusted=False))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

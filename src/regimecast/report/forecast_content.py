@@ -14,17 +14,16 @@ from regimecast.config.thresholds import Thresholds, check_thresholds
 from regimecast.data.panel import Panel
 from regimecast.model.kernels import Structure
 from regimecast.config.priors import PriorSet
-from regimecast.report.forecast import ReportContent
+from regimecast.report.forecast_schema import DIAGNOSTIC_KEYS, ReportContent
 from regimecast.store.runs import Run
 from regimecast.probability import summarise_probabilities
 
 HISTORY_YEARS = 10          # years of monthly history shown before the fan charts
 CONDITIONAL_QUANTILES = {"q05": 0.05, "q50": 0.5, "q95": 0.95}
-DIAGNOSTIC_KEYS = ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "min_bfmi", "trusted", "reasons")
 
 
 def summary_dict(run: Run, summary: xr.Dataset, policy_factor: str) -> dict:
-    """The ``summary.json`` document (schema in :class:`regimecast.report.forecast.ReportContent`)."""
+    """The ``summary.json`` document (schema in :class:`regimecast.report.forecast_schema.ReportContent`)."""
     scen = {}
     for name in summary["scenario"].values:
         stats = summarise_probabilities(summary["scenario_prob"].sel(scenario=name).values)
