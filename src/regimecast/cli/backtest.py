@@ -50,6 +50,7 @@ def backtest(
     sampler settings (2 chains x 300 draws, 300 tuning steps) are reduced to make the backtest
     feasible; most origins' fits are then flagged as untrusted."""
     from regimecast.workflows import backtest as bt
+    from regimecast.workflows import backtest_origin as bto
     from regimecast.report import backtest as rep
 
     ws = workspace(ctx)
@@ -57,11 +58,11 @@ def backtest(
         fail(ValueError("--serial and --scheduler exclude each other"))
     try:
         hs = tuple(int(h) for h in horizons.split(",") if h.strip())
-        settings = bt.BacktestSettings(start=start, every=every, horizons=hs, seed=seed, end=end, chains=chains,
+        settings = bto.BacktestSettings(start=start, every=every, horizons=hs, seed=seed, end=end, chains=chains,
                                        draws=draws, tune=tune, paths=paths, max_draws=max_draws, backend=backend,
                                        mass_matrix=mass_matrix, init=init)
         inputs = bt.load_inputs(ws, model=model, priors=priors, data_dir=data_dir)
-        todo, skipped = bt.origins(settings, inputs.config, inputs.full.end)
+        todo, skipped = bto.origins(settings, inputs.config, inputs.full.end)
         where = "serially" if serial else (f"on the Dask scheduler {scheduler}" if scheduler else "on a LocalCluster")
         typer.echo(f"backtest: {len(todo)} origins {todo[0] if todo else ''}..{todo[-1] if todo else ''} every "
                    f"{every} months, horizons {', '.join(map(str, settings.horizons))}; refits {chains} chains x "
@@ -75,7 +76,7 @@ def backtest(
     typer.echo(f"results {result.directory} ({len(result.computed)} computed, {len(result.reused)} reused, "
                f"{result.wall_time_s:.0f} s)")
     if not result.records:
-        fail(bt.BacktestError("no origin finished: " + "; ".join(f"{o}: {m}" for o, m in result.failed.items())))
+        fail(bto.BacktestError("no origin finished: " + "; ".join(f"{o}: {m}" for o, m in result.failed.items())))
     summary = rep.build_summary(result.records, description=result.description, config_hash=result.config_hash,
                                 directory=str(result.directory), skipped=result.skipped,
                                 unresolvable=inputs.unresolvable, failed=result.failed,
@@ -90,7 +91,7 @@ def backtest(
                    "sampler diagnostics (flagged in the report)")
     typer.echo(f"report {out / rep.HTML_FILE}")
     if result.failed:
-        fail(bt.BacktestError("origins failed (rerun to retry): "
+        fail(bto.BacktestError("origins failed (rerun to retry): "
                               + "; ".join(f"{o}: {m}" for o, m in result.failed.items())))
 
 
