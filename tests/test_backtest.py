@@ -23,6 +23,7 @@ from regimecast.workflows import backtest as bt
 from regimecast.workflows import backtest_origin as bto
 from regimecast.scoring import backtest as bs
 from regimecast.report import backtest as rep
+from regimecast.scoring.backtest_summary import build_summary
 from regimecast.months import add_months, months_between
 from regimecast.scoring import baselines
 from regimecast.scoring import scores as scoring
@@ -279,7 +280,7 @@ def backtest_records(inputs, tmp_path_factory):
 
 def test_summary_skill_and_coverage_from_the_records(backtest_records, inputs):
     res = backtest_records
-    s = rep.build_summary(res.records, description=res.description, config_hash=res.config_hash,
+    s = build_summary(res.records, description=res.description, config_hash=res.config_hash,
                           directory=str(res.directory), skipped={"2013-01": "why"}, unresolvable=inputs.unresolvable,
                           failed={}, reproduce="regimecast backtest ...")
     recs = list(res.records.values())
@@ -297,7 +298,7 @@ def test_summary_skill_and_coverage_from_the_records(backtest_records, inputs):
 
 def test_report_is_self_contained_and_escaped(backtest_records, inputs, tmp_path):
     res = backtest_records
-    s = rep.build_summary(res.records, description=res.description, config_hash=res.config_hash,
+    s = build_summary(res.records, description=res.description, config_hash=res.config_hash,
                           directory=str(res.directory), skipped={}, unresolvable=inputs.unresolvable, failed={},
                           reproduce="regimecast backtest --start 2014-01 <script>alert(1)</script>")
     out = rep.write_backtest_report(tmp_path / "backtest", s)

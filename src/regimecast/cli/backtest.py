@@ -52,6 +52,7 @@ def backtest(
     from regimecast.workflows import backtest as bt
     from regimecast.workflows import backtest_origin as bto
     from regimecast.report import backtest as rep
+    from regimecast.scoring.backtest_summary import build_summary
 
     ws = workspace(ctx)
     if serial and scheduler:
@@ -77,7 +78,7 @@ def backtest(
                f"{result.wall_time_s:.0f} s)")
     if not result.records:
         fail(bto.BacktestError("no origin finished: " + "; ".join(f"{o}: {m}" for o, m in result.failed.items())))
-    summary = rep.build_summary(result.records, description=result.description, config_hash=result.config_hash,
+    summary = build_summary(result.records, description=result.description, config_hash=result.config_hash,
                                 directory=str(result.directory), skipped=result.skipped,
                                 unresolvable=inputs.unresolvable, failed=result.failed,
                                 reproduce=_reproduce(settings, model, priors, data_dir))

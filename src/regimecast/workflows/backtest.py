@@ -52,6 +52,7 @@ from regimecast.report import backtest as report
 from regimecast.scenarios.sets import ScenarioSet
 from regimecast.scoring import baselines
 from regimecast.scoring import scores as scoring
+from regimecast.scoring.backtest_summary import build_summary
 from regimecast.scoring.backtest import SCHEMA_VERSION, OriginForecast, dump_json, realised, score_origin
 from regimecast.scoring.scores import INTERVALS
 from regimecast.simulate.forecast import ForecastSettings
@@ -273,7 +274,7 @@ def backtest(ws: Workspace, settings: BacktestSettings, *, model: str | None = N
                           progress=progress)
     if not result.records:
         return result, None, None
-    summary = report.build_summary(result.records, description=result.description, config_hash=result.config_hash,
+    summary = build_summary(result.records, description=result.description, config_hash=result.config_hash,
                                    directory=str(result.directory), skipped=result.skipped,
                                    unresolvable=bin_.unresolvable, failed=result.failed, reproduce=reproduce)
     return result, summary, report.write_backtest_report(ws.reports / REPORT_DIR, summary)
