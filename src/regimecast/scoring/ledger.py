@@ -34,7 +34,8 @@ from regimecast.store.ledger import (CRPS_METHOD, LedgerError, StoredForecast, S
 from regimecast.data.panel import build_panel, transform_levels
 from regimecast.months import month_str
 from regimecast.simulate.paths import LEVEL_IS_OBS, TRANSFORM_LEVEL
-from regimecast.scenarios.predicates import PredicateError, evaluate, latent_factors, parse, series_used
+from regimecast.scenarios.parser import parse
+from regimecast.scenarios.predicates import PredicateError, evaluate, latent_factors, series_used
 from regimecast.scoring.scores import INTERVALS, brier, crps_from_quantiles, interval_bounds
 
 
