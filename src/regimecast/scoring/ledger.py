@@ -29,8 +29,8 @@ import pandas as pd
 
 from regimecast.config.model_file import ModelConfig, load_model_config
 from regimecast.errors import ConfigError
-from regimecast.store.ledger import (CRPS_METHOD, LedgerError, StoredForecast, StoredScenario, data_record,
-                               load_forecasts, now_utc, open_ledger, transaction)
+from regimecast.store.ledger import CRPS_METHOD, StoredForecast, StoredScenario, data_record, load_forecasts
+from regimecast.store.ledger_db import LedgerError, now_utc, open_ledger, transaction
 from regimecast.data.panel import build_panel, transform_levels
 from regimecast.months import month_str
 from regimecast.simulate.paths import LEVEL_IS_OBS, TRANSFORM_LEVEL
