@@ -399,7 +399,8 @@ def test_loo_pit_draw_matches_scipy_reference(tiny_fit):
     with the scale from the likelihood's own Cholesky factors."""
     from regimecast.model import hmm
     from regimecast.workflows.engine import RegimeModel
-    from regimecast.model.kernels import assemble, loglik_matrix, state_cholesky, transitions
+    from regimecast.model.filter import transitions
+    from regimecast.model.kernels import assemble, loglik_matrix, state_cholesky
     from regimecast.model.spec import inputs, structure, variable_spec
     from regimecast.store.runs import load_run
 

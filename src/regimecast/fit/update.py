@@ -22,7 +22,8 @@ import xarray as xr
 
 from regimecast.data.panel import Panel
 from regimecast.errors import RunError
-from regimecast.model.kernels import Inputs, Structure, assemble, forward, loglik_matrix, map_draws, transitions
+from regimecast.model.filter import forward, map_draws, transitions
+from regimecast.model.kernels import Inputs, Structure, assemble, loglik_matrix
 
 FILTER_CHUNK = 100   # posterior draws per vmapped filter call
 

@@ -9,7 +9,7 @@ only through *where we are now*, never through the parameters:
 - the origin is the last month of the data panel; the starting levels, the AR lags and the
   transition covariates (drawdown window, VIX, inflation, SOFR - IORB) are the observed ones;
 - the joint state at the origin is the forward filter's distribution at that month under each
-  prior draw (:func:`regimecast.model.kernels.last_filtered`), as for a posterior draw. A prior draw
+  prior draw (:func:`regimecast.model.filter.last_filtered`), as for a posterior draw. A prior draw
   whose state means do not match the recent data puts the origin where its own states match
   best, which is part of what that prior implies.
 
