@@ -22,8 +22,8 @@ from regimecast.checks.loo_pit import LooPit, loo_pit, loo_pit_draw, student_t_c
 from regimecast.model.spec import VarSpec
 from regimecast.checks.ppc import (PPC, acf, changes, obs_from_levels, ppc_pvalue, presample_origin, replication_spec,
                             spell_statistics, state_correlations, tail_statistics)
-from regimecast.checks.review import (Review, assess, conflict_z, contraction_columns, divergence_shift,
-                               parameter_table, ppc_cutoff, prior_moments, sampler_summary)
+from regimecast.checks.prior_data import conflict_z, contraction_columns, prior_moments
+from regimecast.checks.review import Review, assess, divergence_shift, parameter_table, ppc_cutoff, sampler_summary
 
 C, D = 4, 1000
 SPEC = {"a_z": VarSpec("normal01", (), (), ()), "b_z": VarSpec("normal01", (), ("k",), (2,))}

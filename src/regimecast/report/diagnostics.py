@@ -16,7 +16,8 @@ from regimecast.report import diagnostics_figures as figs
 from regimecast.config.thresholds import Thresholds
 from regimecast.report.format import num
 from regimecast.report.render import figure_html, html_table, page, verdict_html
-from regimecast.checks.review import Review, conflict_z, ppc_cutoff
+from regimecast.checks.prior_data import conflict_z
+from regimecast.checks.review import Review, ppc_cutoff
 from regimecast.checks.verdict import Verdict
 
 HTML_FILE = "diagnostics.html"
