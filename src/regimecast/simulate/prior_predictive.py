@@ -32,7 +32,8 @@ from regimecast.model.design import build_design
 from regimecast.simulate.forecast import ForecastSettings, drawdown_window, forward_spec, origin, run_forecast
 from regimecast.model.spec import inputs, structure, variable_spec
 from regimecast.model.prior_draws import prior_draws
-from regimecast.config.priors import PriorArray, PriorSet, load_priors
+from regimecast.config.prior_blocks import PriorArray
+from regimecast.config.priors import PriorSet, load_priors
 from regimecast.scenarios.sets import ScenarioSet
 from regimecast.probability import summarise_probabilities
 
