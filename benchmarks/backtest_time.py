@@ -44,14 +44,15 @@ def main() -> None:
     a = ap.parse_args()
 
     from regimecast.workflows import backtest as bt
+    from regimecast.workflows import backtest_origin as bto
     from regimecast.store.workspace import Workspace
 
     ws = Workspace.at(ROOT)
     inputs = bt.load_inputs(ws, data_dir=a.data_dir)
-    settings = bt.BacktestSettings(start=a.start, every=a.every, end=a.end, seed=a.seed,
+    settings = bto.BacktestSettings(start=a.start, every=a.every, end=a.end, seed=a.seed,
                                    horizons=tuple(int(h) for h in a.horizons.split(",")), chains=a.chains,
                                    draws=a.draws, tune=a.tune, paths=a.paths, max_draws=a.max_draws)
-    todo, _ = bt.origins(settings, inputs.config, inputs.full.end)
+    todo, _ = bto.origins(settings, inputs.config, inputs.full.end)
     workers = a.workers or bt.default_workers(len(todo))
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {len(todo)} origins "
           f"{todo[0]}..{todo[-1]}; refits {a.chains} chains x {a.draws} draws ({a.tune} tune), "

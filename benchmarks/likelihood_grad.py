@@ -5,7 +5,7 @@
 Ours: the numba kernel of ``regimecast.model.likelihood`` (forward filter, backward messages and
 every reverse pass written out), timed two ways: called from Python, and in a numba loop
 (what nutpie's numba backend pays per gradient, no Python in between). Baseline in the same
-run: the JAX kernels' ``jax.value_and_grad`` of ``regimecast.model.kernels.potential`` (the fit's
+run: the JAX kernels' ``jax.value_and_grad`` of ``regimecast.model.filter.potential`` (the fit's
 likelihood before; XLA's transposed scan). Both are checked against each other (value to
 1e-10 relative, gradient to 1e-7 of its scale) at a prior draw first. Prints milliseconds per
 value-and-gradient (median of 7 repeats) and the ratio.
@@ -56,7 +56,7 @@ def main() -> None:
     from regimecast.config.model_file import load_model_config
     from regimecast.data.panel import build_panel
     from regimecast.model.design import build_design
-    from regimecast.model.kernels import potential
+    from regimecast.model.filter import potential
     from regimecast.model.likelihood import panel_args, static_args, theta_of
     from regimecast.model.spec import inputs, structure, variable_spec
     from regimecast.model.prior_draws import prior_draws

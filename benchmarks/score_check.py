@@ -38,7 +38,8 @@ def main() -> None:
     from regimecast.config.model_file import load_model_config
     from regimecast.data.panel import build_panel
     from regimecast.model.design import build_design, with_simulated
-    from regimecast.model.kernels import assemble, emission_logpdf, forward, log_marginal, transitions
+    from regimecast.model.filter import forward, log_marginal, transitions
+    from regimecast.model.kernels import assemble, emission_logpdf
     from regimecast.model.spec import inputs, structure, variable_spec
     from regimecast.model.prior_draws import prior_draws
     from regimecast.config.priors import load_priors

@@ -20,8 +20,10 @@ import scoringrules as sr
 from scipy import stats
 
 from regimecast.workflows import backtest as bt
+from regimecast.workflows import backtest_origin as bto
 from regimecast.scoring import backtest as bs
 from regimecast.report import backtest as rep
+from regimecast.scoring.backtest_summary import build_summary
 from regimecast.months import add_months, months_between
 from regimecast.scoring import baselines
 from regimecast.scoring import scores as scoring
@@ -29,21 +31,21 @@ from regimecast.scoring import scores as scoring
 CALLS: list[str] = []
 
 
-def stand_in_engine(job: bt.OriginJob) -> bt.EngineForecast:
+def stand_in_engine(job: bto.OriginJob) -> bto.EngineForecast:
     """An engine stand-in: iid-Gaussian paths per asset from the job's data (nothing sampled)."""
     last = pd.Timestamp(f"{job.origin}-01")
     assert pd.Timestamp(job.panel.levels["date"].values[-1]) <= last
     assert pd.Timestamp(job.panel.observations["date"].values[-1]) == last
     CALLS.append(job.origin)
     specs = {s.name: s for s in job.config.series}
-    hist = {s: bt.baseline_history(job.panel, job.config, s) for s in job.assets}
+    hist = {s: bto.baseline_history(job.panel, job.config, s) for s in job.assets}
     paths = {s: baselines.iid_gaussian(job.sampler.seed + i, hist[s], job.forecast.horizon, job.settings.ensemble_size,
                                        baselines.increment_kind(specs[s].transform))
              for i, s in enumerate(job.assets)}
-    events = bt.event_probabilities(job.events.scenarios, {s: baselines.last_level(hist[s]) for s in job.assets}, paths)
+    events = bto.event_probabilities(job.events.scenarios, {s: baselines.last_level(hist[s]) for s in job.assets}, paths)
     diag = {"trusted": False, "reasons": ["stand-in engine, nothing sampled"], "max_rhat": float("nan"),
             "min_ess_bulk": float("nan"), "divergences": 0}
-    return bt.EngineForecast(paths=np.stack([paths[s] for s in job.assets], axis=-1), events=events,
+    return bto.EngineForecast(paths=np.stack([paths[s] for s in job.assets], axis=-1), events=events,
                              fit={"diagnostics": diag, "wall_time_s": 0.0}, design_end=job.panel.end)
 
 
@@ -53,7 +55,7 @@ def _numbers(records: dict) -> dict:
             for o, r in records.items()}
 
 
-SETTINGS = bt.BacktestSettings(start="2014-01", every=12, end="2015-01", horizons=(1, 3, 12), seed=17,
+SETTINGS = bto.BacktestSettings(start="2014-01", every=12, end="2015-01", horizons=(1, 3, 12), seed=17,
                                chains=2, draws=50, paths=8, max_draws=100)
 
 
@@ -105,21 +107,21 @@ def test_pit_is_uniform_for_calibrated_forecasts_and_not_for_overconfident_ones(
 
 # ---- origins, seeds, events -----------------------------------------------------------------------
 def test_origins_skip_months_before_the_first_feasible_one(inputs):
-    s = bt.BacktestSettings(start="2009-01", every=6, horizons=(1, 3, 12), seed=1)
-    todo, skipped = bt.origins(s, inputs.config, "2026-07")
-    assert bt.earliest_origin(inputs.config) == "2009-12"
+    s = bto.BacktestSettings(start="2009-01", every=6, horizons=(1, 3, 12), seed=1)
+    todo, skipped = bto.origins(s, inputs.config, "2026-07")
+    assert bto.earliest_origin(inputs.config) == "2009-12"
     assert list(skipped) == ["2009-01", "2009-07"]
     assert "min_months = 84" in skipped["2009-01"]
     assert todo[0] == "2010-01" and todo[-1] == "2026-01"    # the last with its 1-month horizon observed
-    with pytest.raises(bt.BacktestError, match="latest usable origin is 2026-06"):
-        bt.origins(bt.BacktestSettings(start="2020-01", every=6, horizons=(1,), seed=1, end="2026-07"),
+    with pytest.raises(bto.BacktestError, match="latest usable origin is 2026-06"):
+        bto.origins(bto.BacktestSettings(start="2020-01", every=6, horizons=(1,), seed=1, end="2026-07"),
                    inputs.config, "2026-07")
 
 
 def test_origin_seeds_are_deterministic_and_depend_on_the_origin_only():
-    a = bt.origin_seeds(5, "2015-06", 6)
-    assert a == bt.origin_seeds(5, "2015-06", 6) and len(set(a)) == 6
-    assert a != bt.origin_seeds(5, "2015-07", 6) and a != bt.origin_seeds(6, "2015-06", 6)
+    a = bto.origin_seeds(5, "2015-06", 6)
+    assert a == bto.origin_seeds(5, "2015-06", 6) and len(set(a)) == 6
+    assert a != bto.origin_seeds(5, "2015-07", 6) and a != bto.origin_seeds(6, "2015-06", 6)
 
 
 def test_latent_policy_events_are_not_resolvable(inputs):
@@ -138,7 +140,7 @@ def test_the_job_holds_no_month_after_its_origin(inputs):
     assert str(job.panel.levels["date"].values[-1])[:7] == "2015-06"
     assert RegimeModel(job.config, job.priors, job.panel).design.dates[-1] == pd.Timestamp("2015-06-01")
     for s in job.assets:
-        hist = bt.baseline_history(job.panel, job.config, s)
+        hist = bto.baseline_history(job.panel, job.config, s)
         assert len(hist) == months_between("2002-12", "2015-06") + 1     # sample start - 1 .. origin
 
 
@@ -158,8 +160,8 @@ def test_data_after_the_origin_change_the_scores_but_not_the_forecasts(inputs, f
     f.write_text("\n".join(out) + "\n")
     changed = bt.BacktestInputs(**{**inputs.__dict__, "data_dir": data,
                                    "full": bt.build_panel(inputs.config.series, inputs.config.sample, data)})
-    a = bt.run_origin(bt.origin_job(inputs, SETTINGS, origin), stand_in_engine)
-    b = bt.run_origin(bt.origin_job(changed, SETTINGS, origin), stand_in_engine)
+    a = bto.run_origin(bt.origin_job(inputs, SETTINGS, origin), stand_in_engine)
+    b = bto.run_origin(bt.origin_job(changed, SETTINGS, origin), stand_in_engine)
     assert a.data_end == b.data_end == origin and a.design_end == origin
     for m in a.samples:
         np.testing.assert_array_equal(a.samples[m], b.samples[m])
@@ -197,9 +199,9 @@ def test_resumable_only_the_missing_origin_is_recomputed(inputs, tmp_path):
 
 def test_config_hash_covers_the_settings_not_the_origin_set(inputs):
     a = bt.config_hash(bt.config_description(inputs, SETTINGS))
-    wider = bt.BacktestSettings(**{**SETTINGS.__dict__, "start": "2013-01", "every": 3})
+    wider = bto.BacktestSettings(**{**SETTINGS.__dict__, "start": "2013-01", "every": 3})
     assert bt.config_hash(bt.config_description(inputs, wider)) == a
-    other = bt.BacktestSettings(**{**SETTINGS.__dict__, "draws": 51})
+    other = bto.BacktestSettings(**{**SETTINGS.__dict__, "draws": 51})
     assert bt.config_hash(bt.config_description(inputs, other)) != a
 
 
@@ -208,13 +210,13 @@ def test_resume_follows_the_config_hash(inputs, tmp_path):
     only the new; a rerun with a changed setting writes a new directory and reuses nothing."""
     CALLS.clear()
     first = bt.run_backtest(inputs, SETTINGS, tmp_path, serial=True, engine=stand_in_engine)
-    wider = bt.BacktestSettings(**{**SETTINGS.__dict__, "start": "2013-07", "every": 6})
+    wider = bto.BacktestSettings(**{**SETTINGS.__dict__, "start": "2013-07", "every": 6})
     CALLS.clear()
     more = bt.run_backtest(inputs, wider, tmp_path, serial=True, engine=stand_in_engine)
     assert more.directory == first.directory and more.config_hash == first.config_hash
     assert sorted(more.reused) == ["2014-01", "2015-01"] and sorted(CALLS) == ["2013-07", "2014-07"]
     assert _numbers({o: more.records[o] for o in first.records}) == _numbers(first.records)
-    other = bt.BacktestSettings(**{**SETTINGS.__dict__, "draws": 51})
+    other = bto.BacktestSettings(**{**SETTINGS.__dict__, "draws": 51})
     CALLS.clear()
     fresh = bt.run_backtest(inputs, other, tmp_path, serial=True, engine=stand_in_engine)
     assert fresh.directory != first.directory and fresh.reused == [] and sorted(CALLS) == ["2014-01", "2015-01"]
@@ -278,7 +280,7 @@ def backtest_records(inputs, tmp_path_factory):
 
 def test_summary_skill_and_coverage_from_the_records(backtest_records, inputs):
     res = backtest_records
-    s = rep.build_summary(res.records, description=res.description, config_hash=res.config_hash,
+    s = build_summary(res.records, description=res.description, config_hash=res.config_hash,
                           directory=str(res.directory), skipped={"2013-01": "why"}, unresolvable=inputs.unresolvable,
                           failed={}, reproduce="regimecast backtest ...")
     recs = list(res.records.values())
@@ -296,7 +298,7 @@ def test_summary_skill_and_coverage_from_the_records(backtest_records, inputs):
 
 def test_report_is_self_contained_and_escaped(backtest_records, inputs, tmp_path):
     res = backtest_records
-    s = rep.build_summary(res.records, description=res.description, config_hash=res.config_hash,
+    s = build_summary(res.records, description=res.description, config_hash=res.config_hash,
                           directory=str(res.directory), skipped={}, unresolvable=inputs.unresolvable, failed={},
                           reproduce="regimecast backtest --start 2014-01 <script>alert(1)</script>")
     out = rep.write_backtest_report(tmp_path / "backtest", s)

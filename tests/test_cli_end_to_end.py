@@ -101,7 +101,7 @@ def test_fit_writes_a_run_with_the_options_given(fitted):
     # the printed diagnostics are the manifest's
     d = m["diagnostics"]
     assert f"max R-hat {d['max_rhat']:.3f}" in output and f"divergences {d['divergences']}" in output
-    assert ("verdict: diagnostics pass" in output) == d["trusted"]
+    assert ("verdict: pass" in output) == d["trusted"]
 
 
 def test_forecast_and_report(fitted):
@@ -248,7 +248,7 @@ def test_run_is_the_main_job_end_to_end(tmp_path_factory, fred_dir):
     s = _assert_report(root, run_id, 24)
     assert s["diagnostics"]["trusted"] == m["diagnostics"]["trusted"]
     verdict = (root / "reports" / run_id / "report.md").read_text().split("\n\n")[2]   # after title, run line
-    assert verdict.startswith("**DO NOT TRUST THIS RUN.**" if r.exit_code == 2 else "**Diagnostics pass.**"), verdict
+    assert verdict.startswith("**Verdict: fail: DO NOT TRUST THIS RUN.**" if r.exit_code == 2 else "**Verdict: pass.**"), verdict
 
 
 def test_diagnose_end_to_end(fitted, tmp_path):

@@ -20,6 +20,17 @@ def test_default_model_loads(repo_root):
     assert list(labels) == ["cut", "qe", "qe"]          # QE from 2008-11 wins over the cut episode
     assert cfg.history_labels(pd.DatetimeIndex(["2024-10-01"]))[0] == "cut_qt"
     assert cfg.history_agrees == {"crisis": ("cut", "qe"), "hike_qt": ("hike",)}
+    assert cfg.history_default == "hold" and cfg.history_labels(pd.DatetimeIndex(["2003-01-01"]))[0] == "hold"
+    assert cfg.rate_assets == ("y10",)
+
+
+def test_history_default_from_the_model_file(repo_root, tmp_path):
+    """``[history] default`` names the state of months in no episode (``hold`` when absent)."""
+    text = (repo_root / "models" / "default.toml").read_text()
+    p = tmp_path / "m.toml"
+    p.write_text(text.replace("[history]\n", '[history]\ndefault = "qt"\n'))
+    cfg = load_model_config(p)
+    assert cfg.history_default == "qt" and cfg.history_labels(pd.DatetimeIndex(["2003-01-01"]))[0] == "qt"
 
 
 @pytest.mark.parametrize("old, new, key, value", [
@@ -33,6 +44,7 @@ def test_default_model_loads(repo_root):
     ('schema_version = 1', 'schema_version = 2', "schema_version", 2),
     ('agrees = { crisis = ["cut", "qe"]', 'agrees = { crisis = ["cut", "taper"]', "history.agrees.crisis[1]", "taper"),
     ('agrees = { crisis = ["cut", "qe"]', 'agrees = { panic = ["cut"]', "history.agrees.panic", "panic"),
+    ('[history]\n', '[history]\ndefault = "taper"\n', "history.default", "taper"),
 ])
 def test_broken_model_files(repo_root, tmp_path, old, new, key, value):
     text = (repo_root / "models" / "default.toml").read_text()

@@ -16,14 +16,14 @@ import pytest
 from scipy import integrate, stats
 
 from conftest import END, TINY
-from regimecast.config.thresholds import Thresholds
+from regimecast.config.thresholds import Thresholds, check_thresholds
 from regimecast.errors import ConfigError
 from regimecast.checks.loo_pit import LooPit, loo_pit, loo_pit_draw, student_t_cdf
 from regimecast.model.spec import VarSpec
 from regimecast.checks.ppc import (PPC, acf, changes, obs_from_levels, ppc_pvalue, presample_origin, replication_spec,
                             spell_statistics, state_correlations, tail_statistics)
-from regimecast.checks.review import (Review, assess, check_thresholds, conflict_z, contraction_columns, divergence_shift,
-                               parameter_table, ppc_cutoff, prior_moments, sampler_summary)
+from regimecast.checks.prior_data import conflict_z, contraction_columns, prior_moments
+from regimecast.checks.review import Review, assess, divergence_shift, parameter_table, ppc_cutoff, sampler_summary
 
 C, D = 4, 1000
 SPEC = {"a_z": VarSpec("normal01", (), (), ()), "b_z": VarSpec("normal01", (), ("k",), (2,))}
@@ -107,6 +107,21 @@ def test_each_fail_level_fails(th, make, check):
     assert v.level == "fail" and v.exit_code == 2
     assert check in _checks(v, "fail")
     assert any(r.startswith(f"FAIL {check}") for r in v.reasons)
+
+
+@pytest.mark.parametrize("make", [_shifted_chain, _sticky_chain, lambda rng: {
+    "energy": np.cumsum(rng.standard_normal((C, D)), axis=1)}])
+def test_fit_and_review_word_a_failure_alike(th, make):
+    """One verdict: the fit's block (``run``, ``fit``, the forecast report) and the review
+    (``diagnose``) fail the same sampler checks with the same reasons, word for word."""
+    from regimecast.checks.convergence import diagnostics_block
+
+    idata = _idata(**make(np.random.default_rng(1)))
+    block = diagnostics_block(idata, list(SPEC), th)
+    v = assess(_review(idata), th)
+    sampler = ("FAIL R-hat:", "FAIL bulk ESS:", "FAIL tail ESS:", "FAIL divergences:", "FAIL E-BFMI:")
+    assert not block["trusted"] and v.level == "fail"
+    assert block["reasons"] == [r for r in v.reasons if r.startswith(sampler)] != []
 
 
 def test_divergences_located(th):
@@ -384,7 +399,8 @@ def test_loo_pit_draw_matches_scipy_reference(tiny_fit):
     with the scale from the likelihood's own Cholesky factors."""
     from regimecast.model import hmm
     from regimecast.workflows.engine import RegimeModel
-    from regimecast.model.kernels import assemble, loglik_matrix, state_cholesky, transitions
+    from regimecast.model.filter import transitions
+    from regimecast.model.kernels import assemble, loglik_matrix, state_cholesky
     from regimecast.model.spec import inputs, structure, variable_spec
     from regimecast.store.runs import load_run
 
@@ -447,4 +463,4 @@ def test_fit_verdict_uses_unrounded_rhat(th):
     block = diagnostics_block(idata, ["a_z"], th)
     assert th.max_rhat == pytest.approx(1.01)
     assert block["max_rhat"] == pytest.approx(1.013, abs=1e-6)
-    assert not block["trusted"] and block["reasons"][0].startswith("R-hat 1.013 > 1.01 (a_z)")
+    assert not block["trusted"] and block["reasons"] == ["FAIL R-hat: 1 of 1 parameters above 1.01 (max 1.013: a_z)"]

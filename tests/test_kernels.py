@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 
 from regimecast.model import hmm
-from regimecast.model.kernels import (Params, emission_logpdf, forward, policy_transition, smooth,
-                                transitions)
+from regimecast.model.filter import forward, smooth, transitions
+from regimecast.model.kernels import Params, emission_logpdf, policy_transition
 
 jax.config.update("jax_enable_x64", True)
 P, O, D, C, T = 3, 4, 3, 2, 9
@@ -123,7 +123,8 @@ def test_model_with_a_second_panel_adds_its_exact_log_marginal(model_bundle):
     log marginal of B (the first 120 months) at a point away from the initial one."""
     from dataclasses import replace
 
-    from regimecast.model.kernels import assemble, log_marginal
+    from regimecast.model.filter import log_marginal
+    from regimecast.model.kernels import assemble
     from regimecast.model.graph import build_model
     from regimecast.model.spec import inputs, structure
 
@@ -226,7 +227,8 @@ def test_no_lapack_custom_calls_in_batched_posterior_kernels(model_bundle):
     """Regression: LAPACK custom calls (trsm, geqrf, potrf) vmapped over posterior draws
     deadlocked XLA's intra-op pool on a 2-core CPU (jaxlib 0.10.2; the CI run hung). The
     potential, its gradient and the batched state probabilities must lower to plain XLA ops."""
-    from regimecast.model.kernels import assemble, potential, state_probabilities
+    from regimecast.model.filter import potential, state_probabilities
+    from regimecast.model.kernels import assemble
     from regimecast.model.spec import inputs, structure, variable_spec
     from regimecast.model.prior_draws import prior_draws
 
@@ -245,7 +247,7 @@ def test_no_lapack_custom_calls_in_batched_posterior_kernels(model_bundle):
 def test_leave_one_out_is_the_ratio_of_marginals_with_and_without_the_month():
     """p(y_t | y_-t) = p(y) / p(y_-t), the month's emission dropped from the NumPy filter on the
     joint matrix; its state distribution is that filter's smoothed one at t."""
-    from regimecast.model.kernels import leave_one_out
+    from regimecast.model.filter import leave_one_out
 
     rng = np.random.default_rng(4)
     p = random_params(rng)

@@ -19,7 +19,7 @@ import xarray as xr
 from scipy.stats import norm
 from typer.testing import CliRunner
 
-from regimecast.store import ledger
+from regimecast.store import ledger, ledger_db
 from regimecast.scoring import ledger as ledger_score
 from regimecast.scoring import scores as scoring
 from regimecast.config.model_file import load_model_config
@@ -153,9 +153,9 @@ def _runs(db: Path) -> list[str]:
 # ---- recording ---------------------------------------------------------------------------
 def test_schema_created_on_first_use_in_wal_mode(tmp_path):
     db = tmp_path / "runs" / "ledger.sqlite"
-    with ledger.open_ledger(db) as conn:
+    with ledger_db.open_ledger(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(ledger.SCHEMA_VERSION,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(ledger_db.SCHEMA_VERSION,)]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"forecasts", "scenario_forecasts", "quantile_forecasts", "scorings", "asset_scores",
             "scenario_scores"} <= tables
@@ -193,26 +193,26 @@ def test_same_forecast_twice_is_one_entry_another_forecast_of_the_run_is_kept(tm
 def test_record_names_the_missing_manifest_field(tmp_path):
     m = synthetic_manifest("run-a")
     m["forecast"]["scenarios"]["text"] = SCENARIOS.replace('name = "gold_up"', 'name = "gold_upp"')
-    with pytest.raises(ledger.LedgerError, match="forecast.scenarios.text has no scenario 'gold_up'"):
+    with pytest.raises(ledger_db.LedgerError, match="forecast.scenarios.text has no scenario 'gold_up'"):
         ledger.record(tmp_path / "l.sqlite", m, synthetic_summary())
     m = synthetic_manifest("run-a")
     del m["priors"]["name"]
-    with pytest.raises(ledger.LedgerError, match="run run-a: manifest field priors.name is missing"):
+    with pytest.raises(ledger_db.LedgerError, match="run run-a: manifest field priors.name is missing"):
         ledger.record(tmp_path / "l.sqlite", m, synthetic_summary())
     assert not (tmp_path / "l.sqlite").exists()              # checked before the ledger is touched
 
 
 def test_wrong_schema_version_and_a_non_database_are_refused(tmp_path):
     db = tmp_path / "ledger.sqlite"
-    ledger.connect(db).close()
+    ledger_db.connect(db).close()
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE schema_version SET version = 99")
-    with pytest.raises(ledger.LedgerError, match=r"schema_version, field version = \[99\]"):
-        ledger.connect(db)
+    with pytest.raises(ledger_db.LedgerError, match=r"schema_version, field version = \[99\]"):
+        ledger_db.connect(db)
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(ledger.LedgerError, match="junk.sqlite"):
-        ledger.connect(junk)
+    with pytest.raises(ledger_db.LedgerError, match="junk.sqlite"):
+        ledger_db.connect(junk)
 
 
 def test_concurrent_writers_both_land(tmp_path):
@@ -238,7 +238,7 @@ def test_a_writer_waits_for_another_writers_transaction(tmp_path):
     """While one process holds its write transaction open, a second writer waits (busy
     timeout) and lands after the first commits, instead of failing with 'database is locked'."""
     db = tmp_path / "ledger.sqlite"
-    ledger.connect(db).close()
+    ledger_db.connect(db).close()
     ctx = mp.get_context("spawn")
     in_tx = ctx.Event()
     p = ctx.Process(target=_slow_writer, args=(str(db), in_tx, 2.0))
@@ -320,7 +320,7 @@ def test_quantile_weights():
 def _scored(tmp_path, realised: pd.DataFrame):
     db = tmp_path / "ledger.sqlite"
     ledger.record(db, synthetic_manifest("run-a"), synthetic_summary())
-    with ledger.open_ledger(db) as conn:
+    with ledger_db.open_ledger(db) as conn:
         (f,) = ledger.load_forecasts(conn)
     return ledger_score.score_forecast(f, CONFIG, realised)
 
@@ -446,7 +446,7 @@ def test_a_stored_model_file_that_no_longer_loads_is_named(tmp_path, fred_dir):
     m["model"]["text"] = CONFIG.text.replace("schema_version = 1", "schema_version = 7", 1)
     m["model"]["sha256"] = "12" * 32
     ledger.record(db, m, synthetic_summary())
-    with pytest.raises(ledger.LedgerError, match=r"model_sha256 = 121212121212\.\.\.: field model_text .*"
+    with pytest.raises(ledger_db.LedgerError, match=r"model_sha256 = 121212121212\.\.\.: field model_text .*"
                                                  r"'schema_version' = 7"):
         ledger_score.score(db, fred_dir)
     with sqlite3.connect(db) as conn:

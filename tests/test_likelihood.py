@@ -16,7 +16,8 @@ from numpyro.distributions.transforms import CorrCholeskyTransform
 from scipy import special, stats
 
 from regimecast.model import hmm
-from regimecast.model.kernels import assemble, potential
+from regimecast.model.filter import potential
+from regimecast.model.kernels import assemble
 from regimecast.model.likelihood import panel_args, potential_and_grad, static_args, theta_of
 from regimecast.model.likelihood.linalg import digamma
 from regimecast.model.likelihood.vmath import vexp, vlog

@@ -16,10 +16,14 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from regimecast.config.thresholds import Thresholds
 from regimecast.errors import OutputError
 from regimecast.report import render
 from regimecast.report import forecast as report
-from regimecast.report.forecast import ReportContent, ReportError, write_report
+from regimecast.report import forecast_figures
+from regimecast.report.forecast import write_report
+from regimecast.report.forecast_schema import ReportContent
+from regimecast.report.render import ReportError
 
 EVIL = "<script>alert(1)</script>"
 EVIL_NAME = f"{EVIL} & co"
@@ -33,6 +37,8 @@ EPISODES = [("hike", "2004-06", "2006-06"), ("cut", "2007-09", "2008-12"), ("qe"
             ("qt", "2019-01", "2019-07"), ("cut", "2019-08", "2020-03"), ("qe", "2020-03", "2022-03"),
             ("hike", "2022-03", "2023-07"), ("qt", "2023-08", "2024-08"), ("cut_qt", "2024-09", "2024-12"),
             ("qt", "2025-01", "2025-08"), ("cut_qt", "2025-09", "2025-11"), ("cut", "2025-12", "2026-12")]
+# the report's "the prior dominates" level is the review's (warn.contraction of models/diagnostics.toml)
+PRIOR_DOMINATES = Thresholds.load(Path(__file__).parents[1] / "models" / "diagnostics.toml").warn.contraction
 LAST = {"y10": 4.3, "equity": 21500.0, "gold": 3300.0, "vix": 17.0}
 MONTHLY_VOL = {"y10": 0.25, "equity": 0.05, "gold": 0.04, "vix": 0.2}  # y10 in points, others log
 MEAN_REVERSION = {"y10": 0.97, "vix": 0.8}  # AR(1) coefficient of the (log) deviation from LAST
@@ -133,7 +139,8 @@ def make_content(seed: int = 20260501, trusted: bool = True) -> ReportContent:
     return ReportContent(summary=summary, history=history, fan=fan, smoothed=_smoothed(rng), episodes=EPISODES,
                          factor_info=_factor_info(), conditional=conditional, provenance=provenance,
                          reproduce="regimecast run --model models/default.toml --seed 20260501 --out runs/x",
-                         title="Macro regimes & markets: May 2026", labels=LABELS)
+                         title="Macro regimes & markets: May 2026", policy_factor="policy", rate_series=("y10",),
+                         contraction_prior_dominates=PRIOR_DOMINATES, labels=LABELS)
 
 
 @pytest.fixture(scope="module")
@@ -263,14 +270,14 @@ def test_contraction_sentences(page):
     # the median, not the mean: contractions 0, 0.049 and 0.99 (mean 0.35 would read "moderately")
     params = [{"name": n, "prior_mean": 0, "prior_sd": 1.0, "post_mean": 0, "post_sd": sd}
               for n, sd in (("a", 1.0), ("b", 0.975), ("c", 0.1))]
-    assert report.contraction_sentence("f", params).startswith(
+    assert report.contraction_sentence("f", params, PRIOR_DOMINATES).startswith(
         "The data informed the f factor little: median posterior contraction 0.05 over 3 parameters")
 
 
 @pytest.mark.parametrize(("post_sd", "word"), [(0.97, "little"), (0.8, "moderately"), (0.3, "strongly")])
 def test_contraction_thresholds(post_sd, word):
     params = [{"name": "x", "prior_mean": 0, "prior_sd": 1.0, "post_mean": 0, "post_sd": post_sd}]
-    assert f"informed the f factor {word}:" in report.contraction_sentence("f", params)
+    assert f"informed the f factor {word}:" in report.contraction_sentence("f", params, PRIOR_DOMINATES)
     assert report.posterior_contraction(1.0, post_sd) == pytest.approx(1 - post_sd ** 2)
     assert math.isnan(report.posterior_contraction(0.0, 1.0))
 
@@ -279,19 +286,19 @@ def test_contraction_thresholds(post_sd, word):
 def test_verdict_banner(trusted):
     page = report.render_html(make_content(trusted=trusted))
     if trusted:
-        assert 'data-verdict="pass"' in page and "Diagnostics pass" in page
+        assert 'data-verdict="pass"' in page and "Verdict: pass" in page
         assert "DO NOT TRUST THIS RUN" not in page
     else:
         assert 'data-verdict="fail"' in page and "DO NOT TRUST THIS RUN" in page
         assert "<li>max R-hat 1.08 &gt; 1.01</li>" in page
         assert "<li>&lt;script&gt;alert(1)&lt;/script&gt; 3 divergences</li>" in page
-        assert "Diagnostics pass" not in page
+        assert "Verdict: fail: DO NOT TRUST THIS RUN" in page and "Verdict: pass" not in page
 
 
 def test_markdown_has_the_tables(written, content):
     md = (written / "report.md").read_text()
     assert md.startswith("# Macro regimes & markets")
-    assert "**Diagnostics pass.**" in md
+    assert "**Verdict: pass.**" in md
     assert "\\<script>alert(1)\\</script> & co" in md  # inert when rendered, readable in a terminal
     assert not re.search(r"(?<!\\)<", md), "an unescaped < would be raw HTML to a Markdown renderer"
     assert "data:image" not in md
@@ -343,7 +350,7 @@ def test_failure_while_rendering_keeps_the_old_report(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("figure failed")
 
-    monkeypatch.setattr(report, "_fan_figure", boom)
+    monkeypatch.setattr(forecast_figures, "_fan_figure", boom)
     with pytest.raises(RuntimeError, match="figure failed"):
         write_report(out, make_content(seed=2, trusted=False))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -65,8 +65,8 @@ def test_mixture_mcse_matches_the_spread_over_replications():
 def test_loo_mixture_target_adds_the_log_sum_of_inverse_loo_densities(model_bundle):
     import jax.numpy as jnp
 
-    from regimecast.model.kernels import (assemble, forward, leave_one_out, loglik_matrix, loo_mixture_potential,
-                                    potential, transitions)
+    from regimecast.model.filter import forward, leave_one_out, loo_mixture_potential, potential, transitions
+    from regimecast.model.kernels import assemble, loglik_matrix
     from regimecast.model.graph import build_model
     from regimecast.model.spec import inputs, structure
 

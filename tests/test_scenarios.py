@@ -15,8 +15,8 @@ import xarray as xr
 from regimecast.scenarios import predicates as pr
 from regimecast.scenarios import sets as sc
 from regimecast.errors import ConfigError
-from regimecast.scenarios.predicates import (Binary, Num, PredicateError, SeriesFn, StateIs, TimeFn, Unary, evaluate,
-                                   parse)
+from regimecast.scenarios.parser import parse
+from regimecast.scenarios.predicates import Binary, Num, PredicateError, SeriesFn, StateIs, TimeFn, Unary, evaluate
 from regimecast.scenarios.sets import load_scenarios, summarise
 
 SERIES = ("y10", "equity", "gold", "vix", "fedfunds", "balance_sheet", "inflation")

@@ -28,7 +28,8 @@ from regimecast.config.defaults import SAMPLER, SEED
 from regimecast.fit.sampler import SamplerSettings
 from regimecast.simulate.forecast import ForecastSettings
 from regimecast.store.workspace import Workspace
-from regimecast.workflows.backtest import BacktestSettings, backtest
+from regimecast.workflows.backtest import backtest
+from regimecast.workflows.backtest_origin import BacktestSettings
 from regimecast.workflows.compare import compare
 from regimecast.workflows.diagnose import DiagnoseResult, diagnose
 from regimecast.workflows.engine import FitResult, RegimeModel

@@ -30,7 +30,8 @@ from scipy.special import logsumexp
 
 from regimecast.fit.posterior import LOO_VAR, ONE_STEP_VAR
 from regimecast.simulate.prior_predictive import prior_changes
-from regimecast.config.priors import PriorArray, PriorSet
+from regimecast.config.prior_blocks import PriorArray
+from regimecast.config.priors import PriorSet
 from regimecast.probability import summarise_probabilities
 
 def _pointwise(idata: az.InferenceData) -> np.ndarray:

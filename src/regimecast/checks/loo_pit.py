@@ -2,7 +2,7 @@
 
 What it is. For month t, series j and posterior draw s, the predictive distribution of y_tj
 given every other month is a mixture over P(state_t | y_-t, theta_s) (the forward messages
-before t times the backward messages after it, :func:`regimecast.model.kernels.leave_one_out`) of
+before t times the backward messages after it, :func:`regimecast.model.filter.leave_one_out`) of
 the emission's marginal for series j: a Student-t (or normal) with the state's mean (plus the
 AR term) and scale sqrt((L_p L_p')_jj exp(2 log_scale_oj) + meas_sd_j^2). Its CDF at the
 observed value is the PIT, computed exactly (no predictive draws). The run's
@@ -31,7 +31,8 @@ from jax.scipy.special import betainc
 from jax.scipy.stats import norm
 from scipy import stats
 
-from regimecast.model.kernels import Inputs, Params, Structure, assemble, map_draws, month_left_out
+from regimecast.model.filter import map_draws, month_left_out
+from regimecast.model.kernels import Inputs, Params, Structure, assemble
 from regimecast.fit.posterior import LOO_VAR
 
 CHUNK = 100   # posterior draws per vmapped call: bounds memory at CHUNK x (T, P, O, D) floats

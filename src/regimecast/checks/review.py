@@ -1,7 +1,9 @@
 """The review of a fitted run behind ``regimecast diagnose``: convergence per parameter, the
 sampler's own signals, prior-to-posterior contraction and prior-data conflict, posterior
 predictive checks (:mod:`regimecast.checks.ppc`) and LOO-PIT (:mod:`regimecast.checks.loo_pit`), and the
-verdict ``pass`` / ``warn`` / ``fail`` against ``models/diagnostics.toml``.
+verdict ``pass`` / ``warn`` / ``fail`` against ``models/diagnostics.toml`` (in the words of
+:mod:`regimecast.checks.verdict`; contraction and prior-data conflict:
+:mod:`regimecast.checks.prior_data`).
 
 Computation only: figures and HTML are :mod:`regimecast.report.diagnostics`. The review reads
 saved results (the run's InferenceData, the model rebuilt from its manifest) and never samples
@@ -18,24 +20,21 @@ import arviz as az
 import jax
 import numpy as np
 import pandas as pd
-from scipy import special, stats
 
-from regimecast.config.thresholds import Thresholds
-from regimecast.errors import ConfigError
+from regimecast.config.thresholds import Thresholds, check_thresholds
 from regimecast.fit.sampler import SamplerSettings
 from regimecast.fit.posterior import flatten_draws, posterior_draws
 from regimecast.checks.loo_pit import LooPit, loo_pit, pit_draws
-from regimecast.model.spec import VarSpec, inputs, structure, variable_spec
+from regimecast.model.spec import inputs, structure, variable_spec
 from regimecast.checks.ppc import PPC, posterior_predictive
-from regimecast.config.prior_range import lkj_concentrations
+from regimecast.checks.prior_data import conflict_z, contraction_columns, prior_moments
 from regimecast.checks.robust_loo import sample_mixture, with_mixture
+from regimecast.checks.verdict import Finding, Verdict, list_names, sampler_failures, verdict_of
 
 # Sample-stats names of tree-depth saturation: nutpie, PyMC/NumPyro-converted; otherwise the
 # depth is compared with NumPyro's default maximum (NUTS(max_tree_depth=10)).
 SATURATION_STATS = ("maxdepth_reached", "reached_max_treedepth")
 NUMPYRO_MAX_TREE_DEPTH = 10
-EXIT_CODES = {"pass": 0, "warn": 1, "fail": 2}
-NAMED_IN_REASON = 3   # parameters, months or statistics named in one reason
 
 
 @dataclass(frozen=True)
@@ -73,27 +72,6 @@ class SamplerSummary:
     divergences: np.ndarray
     treedepth_share: float
     bfmi: np.ndarray
-
-
-@dataclass(frozen=True)
-class Finding:
-    level: str      # "fail" | "warn"
-    check: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    level: str
-    findings: tuple[Finding, ...]
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES[self.level]
-
-    @property
-    def reasons(self) -> list[str]:
-        return [f"{f.level.upper()} {f.check}: {f.message}" for f in self.findings]
 
 
 @dataclass(frozen=True)
@@ -174,55 +152,6 @@ def divergence_shift(idata: az.InferenceData, names: list[str]) -> np.ndarray | 
         return (x[div].mean(0) - x[~div].mean(0)) / sd
 
 
-# --- priors -------------------------------------------------------------------------------
-
-def prior_moments(spec: dict[str, VarSpec]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Prior mean and variance of every element of each free variable (shape ``spec.shape``),
-    in closed form: Dirichlet, standard normal, Beta, Gamma (rate), and the LKJ correlations on
-    the sampler's unconstrained scale (the scale ``corr`` is stored on), where each element is
-    artanh(2b - 1) = (ln g1 - ln g2) / 2 with b ~ Beta(c, c), g1, g2 ~ Gamma(c) independent and
-    c its C-vine concentration (:func:`regimecast.model.prior_draws.lkj_concentrations`): mean 0,
-    variance trigamma(c) / 2."""
-    out = {}
-    for name, v in spec.items():
-        if v.kind == "dirichlet":
-            a = np.asarray(v.params[0], float)
-            a0 = a.sum(-1, keepdims=True)
-            out[name] = (a / a0, a * (a0 - a) / (a0**2 * (a0 + 1)))
-        elif v.kind == "normal01":
-            out[name] = (np.zeros(v.shape), np.ones(v.shape))
-        elif v.kind == "beta":
-            a, b = (np.asarray(p, float) for p in v.params)
-            out[name] = (a / (a + b), a * b / ((a + b) ** 2 * (a + b + 1)))
-        elif v.kind == "gamma":
-            a, b = v.params
-            out[name] = (np.full(v.shape, a / b), np.full(v.shape, a / b**2))
-        elif v.kind == "lkj":
-            n_states, dim, eta = v.params
-            var = special.polygamma(1, lkj_concentrations(dim, eta)) / 2.0
-            out[name] = (np.zeros(v.shape), np.broadcast_to(var, v.shape).copy())
-        else:
-            raise ValueError(f"variable '{name}': unknown prior kind '{v.kind}'")
-    return out
-
-
-def contraction_columns(table: pd.DataFrame, names: list[str], moments: dict) -> pd.DataFrame:
-    """``table`` plus ``prior_mean``, ``prior_sd``, ``contraction`` = 1 - var_post / var_prior
-    and ``prior_z`` = (posterior mean - prior mean) / prior sd, per scalar."""
-    mean = np.concatenate([np.asarray(moments[n][0], float).reshape(-1) for n in names])
-    var = np.concatenate([np.asarray(moments[n][1], float).reshape(-1) for n in names])
-    if len(mean) != len(table):
-        raise ValueError(f"prior moments of {len(mean)} scalars for {len(table)} posterior scalars")
-    return table.assign(prior_mean=mean, prior_sd=np.sqrt(var), contraction=1.0 - table["sd"] ** 2 / var,
-                        prior_z=(table["mean"] - mean) / np.sqrt(var))
-
-
-def conflict_z(alpha: float, n_params: int) -> float:
-    """|z| beyond which a posterior mean sits in its prior's two-sided normal tail of
-    probability alpha / n_params (Bonferroni at family-wise level alpha)."""
-    return float(stats.norm.isf(alpha / (2 * max(n_params, 1))))
-
-
 # --- verdict ------------------------------------------------------------------------------
 
 def ppc_cutoff(alpha: float, m: int) -> float:
@@ -231,20 +160,8 @@ def ppc_cutoff(alpha: float, m: int) -> float:
     return alpha / (2 * m) if m else 0.0
 
 
-def _names(index, n: int = NAMED_IN_REASON) -> str:
-    items = [str(i) for i in index]
-    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
-
-
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
-
-
-def check_thresholds(th: Thresholds, source: object = "diagnostics.toml") -> None:
-    """Raise ConfigError unless ``th`` has every level diagnose needs (schema_version 2 files)."""
-    missing = [k for k in ("max_treedepth_share", "prior_conflict_alpha", "warn") if getattr(th, k) is None]
-    if missing:
-        raise ConfigError(source, missing[0], None, "needed by `regimecast diagnose` (schema_version 2)")
 
 
 def assess(review: Review, th: Thresholds) -> Verdict:
@@ -259,25 +176,10 @@ def assess(review: Review, th: Thresholds) -> Verdict:
     def add(level, check, message):
         out.append(Finding(level, check, message))
 
-    bad = p[~(p["r_hat"] <= th.max_rhat)].sort_values("r_hat", ascending=False)
-    if len(bad):
-        add("fail", "R-hat", f"{len(bad)} of {len(p)} parameters above {th.max_rhat} "
-                             f"(max {p['r_hat'].max():.3f}: {_names(bad.index)})")
-    need = th.min_ess_per_chain * s.n_chains
-    for col, what in (("ess_bulk", "bulk ESS"), ("ess_tail", "tail ESS")):
-        bad = p[~(p[col] >= need)].sort_values(col)
-        if len(bad):
-            add("fail", what, f"{len(bad)} parameters below {need:.0f} (min {p[col].min():.0f}: {_names(bad.index)})")
-    n_div = int(s.divergences.sum())
-    if n_div > th.max_divergences:
-        where = ""
-        if "divergence_shift" in p:
-            top = p["divergence_shift"].abs().sort_values(ascending=False)
-            where = f"; they concentrate along {_names(top.index)}"
-        add("fail", "divergences", f"{n_div} divergent transitions ({n_div / (s.n_chains * s.n_draws):.1%}){where}")
-    low = np.flatnonzero(~(s.bfmi >= th.min_bfmi))
-    if len(low):
-        add("fail", "E-BFMI", f"chain(s) {', '.join(map(str, low))} below {th.min_bfmi} (min {np.nanmin(s.bfmi):.2f})")
+    along = None
+    if "divergence_shift" in p:
+        along = p["divergence_shift"].abs().sort_values(ascending=False).index
+    out += sampler_failures(p, s.divergences, s.bfmi, s.n_draws, th, along)
     sat = s.treedepth_share
     if np.isfinite(sat) and sat > th.max_treedepth_share:
         add("fail", "tree depth",
@@ -293,7 +195,7 @@ def assess(review: Review, th: Thresholds) -> Verdict:
                 add(level, "prior-data conflict",
                     f"{_count(int((z > lim).sum()), 'posterior mean lies', 'posterior means lie')} beyond "
                     f"{lim:.1f} prior sd from the prior mean "
-                    f"(max {z.iloc[0]:.1f}: {_names(z.index[z > lim])}); the prior contradicts the data")
+                    f"(max {z.iloc[0]:.1f}: {list_names(z.index[z > lim])}); the prior contradicts the data")
                 break
         c = p["contraction"]
         un = c[c < w.contraction]
@@ -308,12 +210,12 @@ def assess(review: Review, th: Thresholds) -> Verdict:
             fixed = f"; {int(exact.sum())} more estimated by mixture sampling" if exact.any() else ""
             add("warn", "Pareto k", f"{len(hi)} of {len(k)} months have k > {w.pareto_k} and no reliable "
                                     f"mixture estimate (LOO unreliable there: "
-                                    f"{_names([f'{d:%Y-%m}' for d in hi.sort_values(ascending=False).index])}"
+                                    f"{list_names([f'{d:%Y-%m}' for d in hi.sort_values(ascending=False).index])}"
                                     f"{fixed})")
         ks = review.loo.ks_pvalue
         bad = ks[ks < w.loo_pit_p]
         if len(bad):
-            add("warn", "LOO-PIT", f"leave-one-out predictive distributions miscalibrated for {_names(bad.index, 10)} "
+            add("warn", "LOO-PIT", f"leave-one-out predictive distributions miscalibrated for {list_names(bad.index, 10)} "
                                    f"(KS p < {w.loo_pit_p})")
     if review.ppc is not None:
         t = review.ppc.table
@@ -323,9 +225,8 @@ def assess(review: Review, th: Thresholds) -> Verdict:
         if len(ext):
             labels = [f"{r.statistic} {r.subject} (p={r.p_value:.4f})" for r in ext.itertuples()]
             add("warn", "posterior predictive", f"{len(ext)} of {m} statistics extreme (p outside [{cut:.2g}, "
-                                                f"1 - {cut:.2g}], family-wise {w.ppc_alpha}): {_names(labels)}")
-    level = "fail" if any(f.level == "fail" for f in out) else "warn" if out else "pass"
-    return Verdict(level, tuple(sorted(out, key=lambda f: f.level != "fail")))
+                                                f"1 - {cut:.2g}], family-wise {w.ppc_alpha}): {list_names(labels)}")
+    return verdict_of(out)
 
 
 # --- the whole review ---------------------------------------------------------------------

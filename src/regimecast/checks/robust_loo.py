@@ -8,7 +8,7 @@ cross-validation for high-dimensional Bayesian models", JASA 119(547)),
 
     q(theta) ∝ p(theta | y) sum_t r_t(theta),      r_t = 1 / p(y_t | y_-t, theta)
 
-(:func:`regimecast.model.kernels.loo_mixture_potential`), and for draws theta_s ~ q
+(:func:`regimecast.model.filter.loo_mixture_potential`), and for draws theta_s ~ q
 
     p(y_t | y_-t) = sum_s w_s / sum_s w_s r_t(theta_s),      w_s = 1 / sum_j r_j(theta_s).
 
@@ -31,7 +31,8 @@ from scipy.special import logsumexp
 
 from regimecast.fit.sampler import SamplerSettings, free_names, sample
 from regimecast.fit.posterior import posterior_draws
-from regimecast.model.kernels import Inputs, Structure, assemble, map_draws, month_left_out
+from regimecast.model.filter import map_draws, month_left_out
+from regimecast.model.kernels import Inputs, Structure, assemble
 from regimecast.checks.loo_pit import LooPit, MixtureLoo
 from regimecast.model.graph import build_model
 from regimecast.model.spec import inputs, structure

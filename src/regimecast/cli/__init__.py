@@ -14,7 +14,8 @@ import typer
 
 from regimecast.store import leftovers
 from regimecast.cli import data as data_cmd
-from regimecast.cli.common import DataDirOpt, EndOpt, ModelOpt, PriorsOpt, fail, workspace
+from regimecast.checks.verdict import fit_level
+from regimecast.cli.common import DataDirOpt, EndOpt, ModelOpt, PriorsOpt, echo_verdict, fail, workspace
 from regimecast.config.defaults import SAMPLER, SEED
 from regimecast.errors import RegimecastError
 from regimecast.store.workspace import Workspace
@@ -69,10 +70,7 @@ def _fit(ctx, model, priors, data_dir, end, seed, chains, draws, tune, backend, 
                f"  divergences {d['divergences']}  min BFMI {d['min_bfmi']:.2f}")
     agree = ", ".join(f"{s} {v['agree']:.0%}" for s, v in result.history.items() if v["months"])
     typer.echo(f"  policy history agreement: {agree}")
-    if d["trusted"]:
-        typer.echo("  verdict: diagnostics pass")
-    else:
-        typer.echo("  verdict: DO NOT TRUST this run: " + "; ".join(d["reasons"]))
+    echo_verdict(fit_level(d), d["reasons"])
     return path, result
 
 

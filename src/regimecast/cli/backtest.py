@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
+from regimecast.checks.verdict import HEADLINES, fit_level
 from regimecast.cli.common import DataDirOpt, ModelOpt, PriorsOpt, fail, workspace
 from regimecast.config.defaults import SEED
 from regimecast.errors import RegimecastError
+from regimecast.report.format import num, signed
 
 
 
@@ -48,18 +50,20 @@ def backtest(
     sampler settings (2 chains x 300 draws, 300 tuning steps) are reduced to make the backtest
     feasible; most origins' fits are then flagged as untrusted."""
     from regimecast.workflows import backtest as bt
+    from regimecast.workflows import backtest_origin as bto
     from regimecast.report import backtest as rep
+    from regimecast.scoring.backtest_summary import build_summary
 
     ws = workspace(ctx)
     if serial and scheduler:
         fail(ValueError("--serial and --scheduler exclude each other"))
     try:
         hs = tuple(int(h) for h in horizons.split(",") if h.strip())
-        settings = bt.BacktestSettings(start=start, every=every, horizons=hs, seed=seed, end=end, chains=chains,
+        settings = bto.BacktestSettings(start=start, every=every, horizons=hs, seed=seed, end=end, chains=chains,
                                        draws=draws, tune=tune, paths=paths, max_draws=max_draws, backend=backend,
                                        mass_matrix=mass_matrix, init=init)
         inputs = bt.load_inputs(ws, model=model, priors=priors, data_dir=data_dir)
-        todo, skipped = bt.origins(settings, inputs.config, inputs.full.end)
+        todo, skipped = bto.origins(settings, inputs.config, inputs.full.end)
         where = "serially" if serial else (f"on the Dask scheduler {scheduler}" if scheduler else "on a LocalCluster")
         typer.echo(f"backtest: {len(todo)} origins {todo[0] if todo else ''}..{todo[-1] if todo else ''} every "
                    f"{every} months, horizons {', '.join(map(str, settings.horizons))}; refits {chains} chains x "
@@ -73,8 +77,8 @@ def backtest(
     typer.echo(f"results {result.directory} ({len(result.computed)} computed, {len(result.reused)} reused, "
                f"{result.wall_time_s:.0f} s)")
     if not result.records:
-        fail(bt.BacktestError("no origin finished: " + "; ".join(f"{o}: {m}" for o, m in result.failed.items())))
-    summary = rep.build_summary(result.records, description=result.description, config_hash=result.config_hash,
+        fail(bto.BacktestError("no origin finished: " + "; ".join(f"{o}: {m}" for o, m in result.failed.items())))
+    summary = build_summary(result.records, description=result.description, config_hash=result.config_hash,
                                 directory=str(result.directory), skipped=result.skipped,
                                 unresolvable=inputs.unresolvable, failed=result.failed,
                                 reproduce=_reproduce(settings, model, priors, data_dir))
@@ -88,7 +92,7 @@ def backtest(
                    "sampler diagnostics (flagged in the report)")
     typer.echo(f"report {out / rep.HTML_FILE}")
     if result.failed:
-        fail(bt.BacktestError("origins failed (rerun to retry): "
+        fail(bto.BacktestError("origins failed (rerun to retry): "
                               + "; ".join(f"{o}: {m}" for o, m in result.failed.items())))
 
 
@@ -97,7 +101,7 @@ def _progress(origin: str, record: dict | None, error: str | None) -> None:
         typer.echo(f"  origin {origin}: FAILED: {error}", err=True)
         return
     d = record["fit"].get("diagnostics", {})
-    verdict = "trusted" if record["trusted"] else "untrusted (" + "; ".join(d.get("reasons", [])) + ")"
+    verdict = "; ".join([HEADLINES[fit_level(record)], *d.get("reasons", [])])
     typer.echo(f"  origin {origin}: fit {record['fit'].get('wall_time_s', float('nan')):.0f} s, {verdict}")
 
 
@@ -116,8 +120,8 @@ def _print_skill(summary: dict) -> None:
     for s in summary["series"]:
         for h in summary["horizons"]:
             sk, eng = summary["skill"][s][str(h)], summary["crps"][s][str(h)][ENGINE]
-            table.add_row(s, f"{h} m", str(eng["n"]), "n/a" if eng["mean"] is None else f"{eng['mean']:.4g}",
-                          *("n/a" if sk[b]["skill"] is None else f"{sk[b]['skill']:+.3f}" for b in base))
+            table.add_row(s, f"{h} m", str(eng["n"]), num(eng["mean"]),
+                          *(signed(sk[b]["skill"]) for b in base))
     Console(width=160).print(table)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from regimecast.checks.verdict import HEADLINES
 from regimecast.store.workspace import Workspace
 
 DataDirOpt = Annotated[Path | None, typer.Option(
@@ -31,3 +32,10 @@ def model_path(ws: Workspace, model: str | None) -> Path:
 def fail(err: Exception, code: int = 1) -> NoReturn:
     typer.echo(f"error: {err}", err=True)
     raise typer.Exit(getattr(err, "exit_code", code))
+
+
+def echo_verdict(level: str, reasons: list[str]) -> None:
+    """The verdict as every command prints it: ``verdict: <headline>``, then one reason a line."""
+    typer.echo(f"verdict: {HEADLINES[level]}")
+    for reason in reasons:
+        typer.echo(f"  - {reason}")

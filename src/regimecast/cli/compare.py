@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from regimecast.checks.verdict import fit_headline
 from regimecast.cli.common import DataDirOpt, EndOpt, fail, workspace
 from regimecast.config.defaults import SAMPLER, SEED
 from regimecast.errors import RegimecastError
@@ -37,7 +38,7 @@ def compare(ctx: typer.Context,
     typer.echo(f"{'prior set':22s} {'ELPD LOO':>16s} {'weight':>7s} {'LFO ELPD':>16s}  diagnostics")
     for n, lo in c["loo"].items():
         lf = c["lfo"][n]
-        ok = "pass" if c["runs"][n]["diagnostics"]["trusted"] else "DO NOT TRUST"
+        ok = fit_headline(c["runs"][n]["diagnostics"])
         typer.echo(f"{n:22s} {lo['elpd']:9.1f} ± {lo['se']:4.1f} {c['weights'][n]:7.2f} "
                    f"{lf['elpd']:9.1f} ± {lf['se']:4.1f}  {ok}")
     typer.echo(f"report {out / 'index.html'}")

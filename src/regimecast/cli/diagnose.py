@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from regimecast.cli.common import DataDirOpt, fail, workspace
+from regimecast.cli.common import DataDirOpt, echo_verdict, fail, workspace
 from regimecast.config.defaults import SEED
 from regimecast.errors import RegimecastError
 
@@ -45,7 +45,5 @@ def diagnose(ctx: typer.Context,
         fail(e, ERROR_EXIT)
     typer.echo(f"run {res.run_id}: diagnosed in {res.wall_time_s:.1f} s")
     typer.echo(f"  report {res.html}")
-    typer.echo(f"verdict: {res.verdict.level}")
-    for reason in res.verdict.reasons:
-        typer.echo(f"  - {reason}")
+    echo_verdict(res.verdict.level, res.verdict.reasons)
     raise typer.Exit(res.verdict.exit_code)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from regimecast.cli.common import DataDirOpt, fail, workspace
 from regimecast.errors import RegimecastError
+from regimecast.report.format import num, pct
 
 app = typer.Typer(help="The forecast ledger: every forecast (runs/ledger.sqlite), scored once its horizon "
                        "is observed. Without a subcommand: list it.", invoke_without_command=True)
@@ -33,15 +34,15 @@ def ledger(ctx: typer.Context) -> None:
         typer.echo(f"ledger {ws.ledger}: no forecast recorded yet")
         return
     table = Table(title=f"forecast ledger ({ws.ledger})", box=box.SIMPLE_HEAD)
-    for col in ("id", "run", "recorded (UTC)", "data end", "priors", "horizon", "draws x paths", "trusted",
+    for col in ("id", "run", "recorded (UTC)", "data end", "priors", "horizon", "draws x paths", "verdict",
                 "scenarios", "scored", "cover 50%", "cover 90%", "resolved", "Brier"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(str(r["forecast_id"]), r["run_id"], r["recorded_utc"], r["data_end"], r["prior_set"],
                       str(r["horizon_months"]), f"{r['posterior_draws']} x {r['paths_per_draw']}",
-                      {1: "yes", 0: "no"}.get(r["trusted"], "?"), str(r["n_scenarios"]),
-                      str(r["scored_assets"]), _pct(r["scored_cover_50"]), _pct(r["scored_cover_90"]),
-                      str(r["scored_resolved"]), _num(r["scored_brier"]))
+                      {1: "pass", 0: "fail"}.get(r["trusted"], "?"), str(r["n_scenarios"]),
+                      str(r["scored_assets"]), pct(r["scored_cover_50"], 0, missing=""), pct(r["scored_cover_90"], 0, missing=""),
+                      str(r["scored_resolved"]), num(r["scored_brier"], missing=""))
     Console().print(table)
 
 
@@ -79,11 +80,12 @@ def score(ctx: typer.Context, data_dir: DataDirOpt = None) -> None:
             by_series[a.series].append(a)
         for s, xs in by_series.items():
             assets.add_row(str(f.forecast_id), f.run_id, f.data_end, s, str(len(xs)),
-                           f"{xs[0].target_month}..{xs[-1].target_month}", _num(np.mean([a.crps for a in xs])),
-                           _pct(np.mean([a.in_50 for a in xs])), _pct(np.mean([a.in_90 for a in xs])))
+                           f"{xs[0].target_month}..{xs[-1].target_month}",
+                           num(np.mean([a.crps for a in xs]), missing=""),
+                           *(pct(np.mean([getattr(a, k) for a in xs]), 0, missing="") for k in ("in_50", "in_90")))
         for c in r.scenarios:
             scen.add_row(str(f.forecast_id), f.run_id, c.scenario, c.status, f"{c.prob:.3f}",
-                         "" if c.outcome is None else str(c.outcome), _num(c.brier),
+                         "" if c.outcome is None else str(c.outcome), num(c.brier, missing=""),
                          c.months if c.status == "resolved" else str(c.reason))
         typer.echo(f"  forecast {f.forecast_id} ({f.run_id}, data end {f.data_end}): {len(r.assets)} asset "
                    f"horizons scored, {r.pending_assets} not yet observed, {r.missing} missing; "
@@ -107,11 +109,3 @@ def add(ctx: typer.Context, run_ref: str = typer.Argument("latest", help="Run id
     except (RegimecastError, ValueError) as e:
         fail(e)
     typer.echo(f"forecast {fid} ({path.name}): {'added' if added else 'already in the ledger'}")
-
-
-def _pct(x) -> str:
-    return "" if x is None else f"{100 * float(x):.0f}%"
-
-
-def _num(x) -> str:
-    return "" if x is None else f"{float(x):.4g}"

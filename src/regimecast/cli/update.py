@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from regimecast.cli.common import EndOpt, fail, workspace
+from regimecast.checks.verdict import fit_level
+from regimecast.cli.common import EndOpt, echo_verdict, fail, workspace
 from regimecast.errors import RegimecastError
 
 
@@ -39,6 +40,6 @@ def update(ctx: typer.Context,
     for name, v in content["scenarios"].items():
         typer.echo(f"  {name:24s} {v['before']['mean']:6.1%} -> {v['after']['mean']:6.1%}")
     typer.echo(f"update report {ws.reports / path.name / 'update.html'}")
+    echo_verdict(fit_level(d), d["reasons"])
     if not d["trusted"]:
-        typer.echo("  verdict: DO NOT TRUST this run: " + "; ".join(d["reasons"]))
         raise typer.Exit(2)

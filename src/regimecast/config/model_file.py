@@ -25,6 +25,9 @@ MISSING_RULES = ("ffill", "zero")
 
 # sd of a series beyond which ``regimecast update`` calls a changed observation a revision
 DEFAULT_REVISION_TOLERANCE_SD = 0.1
+# ``[history] default`` when the file omits it: the transition factor's state of months in no
+# episode (the Fed holding), or its first state where it has no such state.
+DEFAULT_HISTORY_STATE = "hold"
 
 @dataclass(frozen=True)
 class Factor:
@@ -81,6 +84,9 @@ class ModelConfig:
     history_agrees: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # ``regimecast update`` refuses a revision of the parent's data beyond this many sd of the series
     revision_tolerance_sd: float = DEFAULT_REVISION_TOLERANCE_SD
+    # the transition factor's reference state of months in no episode (``[history] default``);
+    # None: its first state
+    history_default: str | None = None
 
     @property
     def observed(self) -> tuple[str, ...]:
@@ -91,6 +97,12 @@ class ModelConfig:
     def assets(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.series if s.role == "observed" and s.asset)
 
+    @property
+    def rate_assets(self) -> tuple[str, ...]:
+        """Assets that are rates in percent (``kind = "percent_rate"``): the report shows their
+        levels with two decimals whatever their size."""
+        return tuple(s.name for s in self.series if s.name in self.assets and s.kind == "percent_rate")
+
     def factor(self, name: str) -> Factor:
         return next(f for f in self.factors if f.name == name)
 
@@ -100,10 +112,9 @@ class ModelConfig:
         return tuple(len(f.states) for f in self.factors)
 
     def history_labels(self, dates: pd.DatetimeIndex) -> np.ndarray:
-        """Reference state of the transition factor per month (later episodes win; default
-        is the state named ``hold`` if present, else the first state). Shape (len(dates),)."""
-        states = self.factor(self.transition_factor).states
-        default = "hold" if "hold" in states else states[0]
+        """Reference state of the transition factor per month (later episodes win; months in
+        no episode take ``history_default``, else the first state). Shape (len(dates),)."""
+        default = self.history_default or self.factor(self.transition_factor).states[0]
         labels = np.full(len(dates), default, dtype=object)
         months = dates.to_period("M")
         for ep in self.history:
@@ -158,8 +169,10 @@ def load_model_config(path: str | Path) -> ModelConfig:
     covariates = _parse_covariates(path, tr.get("covariates", {}), names)
 
     hist = doc.get("history", {})
-    _known(path, "history", hist, {"episodes", "agrees"})
+    _known(path, "history", hist, {"episodes", "agrees", "default"})
     tstates = next(f for f in factors if f.name == tfactor).states
+    hdefault = hist.get("default", DEFAULT_HISTORY_STATE if DEFAULT_HISTORY_STATE in tstates else tstates[0])
+    _choice(path, "history.default", hdefault, tstates)
     agrees = {}
     for st, refs in hist.get("agrees", {}).items():
         _choice(path, f"history.agrees.{st}", st, tstates)
@@ -189,7 +202,7 @@ def load_model_config(path: str | Path) -> ModelConfig:
         emission_family=family, ar_series=ar_series, ar_center={k: float(v) for k, v in ar_center.items()},
         covariance_factor=cov_factor, scale_factors=scale_factors, transition_factor=tfactor,
         covariates=covariates, history=tuple(episodes), history_agrees=agrees,
-        revision_tolerance_sd=tol,
+        revision_tolerance_sd=tol, history_default=hdefault,
     )
 
 

@@ -34,7 +34,7 @@ def lkj_concentrations(dim: int, eta: float) -> np.ndarray:
 
 def problems(family: str, params: dict[str, np.ndarray], lkj_dim: int = 2) -> dict[tuple[int, ...], str]:
     """``{index: problem}`` for every element of a prior block (``params`` of one family, as in
-    :class:`regimecast.config.priors.PriorArray`) whose draws are unusable. ``lkj_dim``: the size of
+    :class:`regimecast.config.prior_blocks.PriorArray`) whose draws are unusable. ``lkj_dim``: the size of
     the correlation matrices of an LKJ block."""
     shape = np.shape(next(iter(params.values())))
     lo, mid, hi, support = _central(family, {k: np.asarray(v, float) for k, v in params.items()}, lkj_dim)

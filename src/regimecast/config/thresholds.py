@@ -84,3 +84,10 @@ def _check_number(path: Path, key: str, value) -> None:
         raise ConfigError(path, key, value, "expected a non-negative number")
     if key.split(".")[-1] in _UNIT_KEYS and value > 1:
         raise ConfigError(path, key, value, "expected a share or probability in [0, 1]")
+
+
+def check_thresholds(th: Thresholds, source: object = "diagnostics.toml") -> None:
+    """Raise ConfigError unless ``th`` has every level diagnose and the report need (schema_version 2 files)."""
+    missing = [k for k in ("max_treedepth_share", "prior_conflict_alpha", "warn") if getattr(th, k) is None]
+    if missing:
+        raise ConfigError(source, missing[0], None, "needed by `regimecast diagnose` and the report (schema_version 2)")

@@ -10,8 +10,8 @@ import numpy as np
 import xarray as xr
 
 from regimecast.config.model_file import ModelConfig
-from regimecast.model.kernels import (Inputs, Structure, assemble, corr_cholesky, map_draws, other_combinations,
-                                state_probabilities)
+from regimecast.model.filter import map_draws, state_probabilities
+from regimecast.model.kernels import Inputs, Structure, assemble, corr_cholesky, other_combinations
 
 # Variables of the ``log_likelihood`` group, per month: ``y`` log p(y_t | every other month,
 # theta), the term of exact PSIS-LOO (ArviZ ``loo`` reads it); ``y_one_step`` log p(y_t | the

@@ -22,7 +22,12 @@ import xarray as xr
 
 from regimecast.data.panel import Panel
 from regimecast.errors import RunError
-from regimecast.model.kernels import Inputs, Structure, assemble, forward, loglik_matrix, map_draws, transitions
+from regimecast.fit.posterior import posterior_draws
+from regimecast.model.design import Design
+from regimecast.model.filter import forward, map_draws, transitions
+from regimecast.model.kernels import Inputs, Structure, assemble, loglik_matrix
+from regimecast.model.spec import inputs
+from regimecast.probability import summarise_probabilities
 
 FILTER_CHUNK = 100   # posterior draws per vmapped filter call
 
@@ -138,3 +143,32 @@ def _num(x) -> float | None:
 
 def revisions_json(revisions: list[Revision]) -> list[dict]:
     return [asdict(r) for r in revisions]
+
+
+def update_content(parent, child, design: Design, y: xr.DataArray, st: Structure, names: list[str], max_draws: int,
+                   months: list[str], source: str, revisions: list[Revision], before: xr.DataArray,
+                   after: xr.DataArray) -> dict:
+    """The update report's content: the ``parent`` and ``child`` runs
+    (:class:`regimecast.store.runs.Run`), the new ``months``, the warm start's ``source``, the
+    ``revisions``, each scenario's probability ``before`` and ``after`` (``scenario_prob``,
+    dims (draw, scenario)), the transition factor's state at the parent's end and the child's,
+    and what each new month did (over the child's first ``max_draws`` evenly thinned draws of
+    ``names``, those its forecast used; ``y`` the design's observations)."""
+    m = parent.manifest
+    draws, _ = posterior_draws(child.idata.posterior, names, max_draws)     # the forecast's draws
+    steps = filter_steps(draws, st, inputs(design))
+    pol = st.policy
+    p_now = state_summary(parent.idata.posterior[f"filtered_{pol}"], m["data"]["end"], pol)
+    c_then = state_summary(child.idata.posterior[f"filtered_{pol}"], m["data"]["end"], pol)
+    c_now = state_summary(child.idata.posterior[f"filtered_{pol}"], child.manifest["data"]["end"], pol)
+    return {
+        "parent": {"run_id": parent.run_id, "data_end": m["data"]["end"]},
+        "child": {"run_id": child.run_id, "data_end": child.manifest["data"]["end"],
+                  "diagnostics": child.manifest["diagnostics"]},
+        "new_months": months, "warm_start": source, "revisions": revisions_json(revisions),
+        "scenarios": {str(s): {"before": summarise_probabilities(before.sel(scenario=s).values),
+                               "after": summarise_probabilities(after.sel(scenario=s).values)}
+                      for s in after["scenario"].values},
+        "policy": {s: {"parent": p_now[s], "child_at_parent_end": c_then[s], "child": c_now[s]} for s in c_now},
+        "months": month_contributions(steps, design.dates, months, tuple(st.policy_states), y),
+    }

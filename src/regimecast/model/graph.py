@@ -2,7 +2,7 @@
 priors from the prior set, and the likelihood as one potential (the numba kernel of
 :mod:`regimecast.model.likelihood` through :class:`regimecast.model.potential_op.PotentialOp`, or
 the JAX kernels). The discrete states are marginalised exactly by the forward filter
-(:func:`regimecast.model.kernels.forward`).
+(:func:`regimecast.model.filter.forward`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from pytensor import wrap_jax
 from regimecast.config.model_file import ModelConfig
 from regimecast.config.priors import PriorSet
 from regimecast.model.design import Design
-from regimecast.model.kernels import Inputs, Structure, loo_mixture_potential, potential
+from regimecast.model.filter import loo_mixture_potential, potential
+from regimecast.model.kernels import Inputs, Structure
 from regimecast.model.likelihood import offsets, panel_args, static_args
 from regimecast.model.potential_op import PotentialOp
 from regimecast.model.spec import coords, inputs, structure, variable_spec
@@ -47,7 +48,7 @@ def build_model(config: ModelConfig, priors: PriorSet, design: Design, panels: S
     ``benchmarks/fit_time.py``.
 
     ``loo_mixture``: the target is instead the mixture of every month's leave-one-out
-    posterior (:func:`regimecast.model.kernels.loo_mixture_potential`; one panel only), sampled by
+    posterior (:func:`regimecast.model.filter.loo_mixture_potential`; one panel only), sampled by
     ``regimecast diagnose`` where PSIS-LOO is unreliable (:mod:`regimecast.checks.robust_loo`), through
     ``wrap_jax`` (JAX gradient; sampled with nutpie's JAX backend).
 

@@ -1,6 +1,6 @@
 """The fit's potential as one PyTensor Op: ``value, gradient = op(theta, *static, *panels)``.
 
-The value is :func:`regimecast.model.kernels.potential` (the exact log marginal likelihood of every
+The value is :func:`regimecast.model.filter.potential` (the exact log marginal likelihood of every
 panel plus the LKJ prior of the correlations) at the flat vector ``theta`` of the sampler's
 variables; the gradient is computed in the same pass by :mod:`regimecast.model.likelihood` (numba).
 The Op has three implementations, one per PyTensor backend:

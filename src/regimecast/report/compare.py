@@ -7,8 +7,10 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from regimecast.checks.verdict import fit_headline
 from regimecast.store import atomic
-from regimecast.report.render import html_table, jsonable, md_table, page, pct, render_summary_json
+from regimecast.report.format import pct
+from regimecast.report.render import html_table, jsonable, md_table, page, render_summary_json
 
 HTML_FILE, MARKDOWN_FILE, JSON_FILE = "index.html", "compare.md", "compare.json"
 
@@ -21,7 +23,7 @@ def _sections(c: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
         fit.append([n, c["runs"][n]["run_id"], f"{lo['elpd']:.1f} ± {lo['se']:.1f}",
                     f"{lo['elpd_diff']:.1f} ± {lo['dse']:.1f}", f"{c['weights'][n]:.2f}",
                     f"{lo['n_bad_k']} (max {lo['max_k']:.2f})", f"{lf['elpd']:.1f} ± {lf['se']:.1f}",
-                    str(lf["n_bad_k"]), "pass" if d["trusted"] else "DO NOT TRUST"])
+                    str(lf["n_bad_k"]), fit_headline(d)])
     scen = []
     for s, v in c["scenarios"].items():
         cells = [f"{pct(v['by_prior'][n]['mean'])} [{pct(v['by_prior'][n]['lo'])}, {pct(v['by_prior'][n]['hi'])}]"

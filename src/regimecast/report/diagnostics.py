@@ -14,16 +14,16 @@ import pandas as pd
 from regimecast.store import atomic
 from regimecast.report import diagnostics_figures as figs
 from regimecast.config.thresholds import Thresholds
-from regimecast.report.render import figure_html, html_table, num, page
-from regimecast.checks.review import Review, Verdict, conflict_z, ppc_cutoff
+from regimecast.report.format import num
+from regimecast.report.render import figure_html, html_table, page, verdict_html
+from regimecast.checks.prior_data import conflict_z
+from regimecast.checks.review import Review, ppc_cutoff
+from regimecast.checks.verdict import Verdict
 
 HTML_FILE = "diagnostics.html"
 WORST_ROWS = 25        # rows of the worst-parameters table (the full table is folded below it)
 LIST_ROWS = 15         # rows of the least-informed / most-conflicted tables
 PAIR_PARAMETERS = 4    # parameters in the divergence pair plot
-VERDICT_STYLE = {      # the committee report styles pass and fail; warn gets its own colours
-    "warn": "background:#fff4d6;border:2px solid #b45309;color:#78350f",
-}
 SECTIONS = {"sampler": "Sampler", "convergence": "Convergence per parameter", "divergences": "Divergences",
             "contraction": "What the data informed", "ppc": "Posterior predictive checks", "loo-pit": "LOO-PIT",
             "thresholds": "Thresholds"}
@@ -48,7 +48,7 @@ def render(review: Review, verdict: Verdict, idata, th: Thresholds, meta: dict[s
     names = list(dict.fromkeys(review.parameters["var"]))
     body = [f"<h1>{e('Diagnostics: ' + review.run_id)}</h1>",
             '<p class="meta">' + " · ".join(e(f"{k} {v}") for k, v in meta.items()) + "</p>",
-            verdict_html(verdict)]
+            verdict_html(verdict.level, verdict.reasons)]
     parts = {"sampler": _sampler(review, idata), "convergence": _convergence(review, idata, names, th, worst),
              "divergences": _divergences(review, idata, names), "contraction": _contraction(review, th),
              "ppc": _ppc(review, th), "loo-pit": _loo(review, th), "thresholds": _thresholds(th)}
@@ -56,16 +56,6 @@ def render(review: Review, verdict: Verdict, idata, th: Thresholds, meta: dict[s
         body.append(f'<h2 id="{sid}">{e(title)}</h2>')
         body += parts[sid]
     return page(f"Diagnostics: {review.run_id}", "\n".join(body))
-
-
-def verdict_html(v: Verdict) -> str:
-    cls = {"pass": "pass", "warn": "warn", "fail": "fail"}[v.level]
-    style = f' style="{VERDICT_STYLE[v.level]}"' if v.level in VERDICT_STYLE else ""
-    head = {"pass": "&#10004; Verdict: pass", "warn": "&#9888; Verdict: warn (usable with care)",
-            "fail": "&#9888; Verdict: fail: DO NOT TRUST THIS RUN"}[v.level]
-    items = "".join(f"<li>{html.escape(r)}</li>" for r in v.reasons)
-    return (f'<div class="verdict {cls}" id="verdict" data-verdict="{cls}"{style}>{head}'
-            + (f"<ul>{items}</ul>" if items else "") + "</div>")
 
 
 def _note(text: str) -> str:

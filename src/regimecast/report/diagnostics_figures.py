@@ -14,7 +14,8 @@ import pandas as pd
 from scipy import stats
 
 from regimecast.report.render import PALETTE, new_figure, png
-from regimecast.checks.review import Review, conflict_z, flat_draws
+from regimecast.checks.prior_data import conflict_z
+from regimecast.checks.review import Review, flat_draws
 
 PANEL_INCHES = (3.6, 2.6)     # one small panel of a grid
 PANELS_PER_ROW = 4

@@ -10,20 +10,20 @@ import pandas as pd
 import xarray as xr
 
 from regimecast.config.model_file import ModelConfig
+from regimecast.config.thresholds import Thresholds, check_thresholds
 from regimecast.data.panel import Panel
 from regimecast.model.kernels import Structure
 from regimecast.config.priors import PriorSet
-from regimecast.report.forecast import ReportContent
+from regimecast.report.forecast_schema import DIAGNOSTIC_KEYS, ReportContent
 from regimecast.store.runs import Run
 from regimecast.probability import summarise_probabilities
 
 HISTORY_YEARS = 10          # years of monthly history shown before the fan charts
 CONDITIONAL_QUANTILES = {"q05": 0.05, "q50": 0.5, "q95": 0.95}
-DIAGNOSTIC_KEYS = ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "min_bfmi", "trusted", "reasons")
 
 
 def summary_dict(run: Run, summary: xr.Dataset, policy_factor: str) -> dict:
-    """The ``summary.json`` document (schema in :class:`regimecast.report.forecast.ReportContent`)."""
+    """The ``summary.json`` document (schema in :class:`regimecast.report.forecast_schema.ReportContent`)."""
     scen = {}
     for name in summary["scenario"].values:
         stats = summarise_probabilities(summary["scenario_prob"].sel(scenario=name).values)
@@ -85,8 +85,10 @@ def _row(name: str, prior_mean: float, prior_sd: float, draws: xr.DataArray) -> 
 
 
 def report_content(run: Run, summary: xr.Dataset, config: ModelConfig, priors: PriorSet, st: Structure,
-                   panel: Panel, reproduce: str) -> ReportContent:
-    """Everything :func:`regimecast.report.forecast.write_report` needs."""
+                   panel: Panel, reproduce: str, th: Thresholds) -> ReportContent:
+    """Everything :func:`regimecast.report.forecast.write_report` needs; ``th``: the thresholds
+    of ``models/diagnostics.toml`` (its ``warn.contraction`` words the factors' learning)."""
+    check_thresholds(th)
     assets = list(config.assets)
     end = pd.Timestamp(f"{panel.end}-01")
     lv = panel.levels.sel(series=assets)
@@ -113,5 +115,6 @@ def report_content(run: Run, summary: xr.Dataset, config: ModelConfig, priors: P
         episodes=[(e.state, e.start, e.end) for e in config.history],
         factor_info={f: factor_info(run, st, priors, f) for f in st.others},
         conditional=conditional, provenance=prov, reproduce=reproduce,
-        title=f"regimecast: {priors.name} priors, data to {panel.end}", labels=labels)
+        title=f"regimecast: {priors.name} priors, data to {panel.end}", policy_factor=st.policy,
+        rate_series=config.rate_assets, contraction_prior_dominates=th.warn.contraction, labels=labels)
 

@@ -1,6 +1,7 @@
 """Rendering toolkit shared by every report (forecast, update, comparison, diagnostics,
 backtest): the self-contained HTML page shell, HTML and Markdown tables, figures on an Agg
-canvas, number formatting and conversion to strict JSON. Computes nothing of the model.
+canvas, the verdict banner and conversion to strict JSON (numbers are formatted by
+:mod:`regimecast.report.format`). Computes nothing of the model.
 
 Pages are self-contained: inline CSS, PNG figures as ``data:`` URIs, and a content-security
 policy that forbids any network fetch. Figures use Matplotlib's object API (``Figure``),
@@ -20,14 +21,18 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from regimecast.checks.verdict import HEADLINES, fit_level
 from regimecast.errors import RegimecastError
+from regimecast.report.format import num
 
 Row = Sequence[str]
 
 SUMMARY_SIGNIFICANT_DIGITS = 6  # floats in JSON summaries are rounded to this many significant digits
-PROBABILITY_DECIMALS = 1  # probabilities are shown as percentages with this many decimals
 FIG_DPI = 110
 # Okabe-Ito colour-blind-safe palette; a factor's i-th state gets PALETTE[i] in every chart.
+VERDICT_STYLE = {      # the page CSS styles pass and fail; warn gets its own colours
+    "warn": "background:#fff4d6;border:2px solid #b45309;color:#78350f",
+}
 PALETTE = ("#D55E00", "#0072B2", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#999999", "#F0E442")
 
 _READY_SCRIPT = (
@@ -96,28 +101,6 @@ def png(fig) -> bytes:
     fig.clear()
     return buf.getvalue()
 
-def pct(p: float, decimals: int = PROBABILITY_DECIMALS) -> str:
-    return "n/a" if not finite(p) else f"{float(p) * 100:.{decimals}f}%"
-
-
-def pp(p: float) -> str:
-    return "n/a" if not finite(p) else f"{float(p) * 100:.{PROBABILITY_DECIMALS + 1}f}"
-
-
-def num(x: float, decimals: int | None = None) -> str:
-    if not finite(x):
-        return "n/a"
-    if decimals is not None:
-        return f"{float(x):,.{decimals}f}"
-    return f"{float(x):.4g}"
-
-def finite(x) -> bool:
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
-
-
 def diagnostics_line(d: Mapping) -> str:
     return (f"max R-hat {num(d['max_rhat'], 3)}, min bulk ESS {num(d['min_ess_bulk'], 0)}, "
             f"min tail ESS {num(d['min_ess_tail'], 0)}, {num(d['divergences'], 0)} divergences, "
@@ -156,13 +139,23 @@ def page(title: str, body: str) -> str:
             f'<body data-ready="0">\n{body}\n<script>{_READY_SCRIPT}</script>\n</body>\n</html>\n')
 
 
-def verdict_html(d: Mapping) -> str:
-    if d["trusted"]:
-        return (f'<div class="verdict pass" id="verdict" data-verdict="pass">&#10004; Diagnostics pass: '
-                f"{html.escape(diagnostics_line(d))}</div>")
-    reasons = "".join(f"<li>{html.escape(str(r))}</li>" for r in d["reasons"]) or "<li>no reason recorded</li>"
-    return (f'<div class="verdict fail" id="verdict" data-verdict="fail">&#9888; DO NOT TRUST THIS RUN'
-            f"<ul>{reasons}</ul></div>")
+def verdict_html(level: str, reasons: Sequence[str], detail: str = "") -> str:
+    """The verdict banner of every page, in the words of :data:`regimecast.checks.verdict.HEADLINES`:
+    ``level`` (pass / warn / fail), its ``reasons`` as a list, ``detail`` after the headline."""
+    mark = "&#10004;" if level == "pass" else "&#9888;"
+    style = f' style="{VERDICT_STYLE[level]}"' if level in VERDICT_STYLE else ""
+    head = f"{mark} Verdict: {html.escape(HEADLINES[level])}" + (f": {html.escape(detail)}" if detail else "")
+    items = "".join(f"<li>{html.escape(str(r))}</li>" for r in reasons)
+    if level == "fail" and not items:
+        items = "<li>no reason recorded</li>"
+    return (f'<div class="verdict {level}" id="verdict" data-verdict="{level}"{style}>{head}'
+            + (f"<ul>{items}</ul>" if items else "") + "</div>")
+
+
+def fit_verdict_html(d: Mapping) -> str:
+    """The banner of a manifest's diagnostics block ``d`` (the fit's verdict)."""
+    level = fit_level(d)
+    return verdict_html(level, d["reasons"], diagnostics_line(d) if level == "pass" else "")
 
 
 def figure_html(png: bytes, alt: str) -> str:

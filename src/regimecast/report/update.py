@@ -10,8 +10,10 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from regimecast.checks.verdict import fit_headline
 from regimecast.store import atomic
-from regimecast.report.render import html_table, jsonable, md_table, page, pct, verdict_html, render_summary_json
+from regimecast.report.format import pct
+from regimecast.report.render import fit_verdict_html, html_table, jsonable, md_table, page, render_summary_json
 
 HTML_FILE, MARKDOWN_FILE, JSON_FILE = "update.html", "update.md", "update.json"
 
@@ -60,7 +62,7 @@ def render_html(c: dict) -> str:
     e = html.escape
     body = [f"<h1>{e('Update: ' + c['parent']['run_id'] + ' -> ' + c['child']['run_id'])}</h1>",
             f'<p class="meta">New months: {e(", ".join(c["new_months"]))} · warm start from the parent\'s '
-            f"draw {e(str(c['warm_start']))}</p>", verdict_html(c["child"]["diagnostics"])]
+            f"draw {e(str(c['warm_start']))}</p>", fit_verdict_html(c["child"]["diagnostics"])]
     for heading, header, rows, note in _sections(c):
         body += [f"<h2>{e(heading)}</h2>", f'<p class="note">{e(note)}</p>', html_table(header, rows, None)]
     return page("regimecast update " + c["child"]["run_id"], "\n".join(body))
@@ -70,7 +72,7 @@ def render_markdown(c: dict) -> str:
     lines = [f"# Update: {c['parent']['run_id']} -> {c['child']['run_id']}", "",
              f"New months: {', '.join(c['new_months'])}", ""]
     d = c["child"]["diagnostics"]
-    lines += ["Diagnostics: pass" if d["trusted"] else "DO NOT TRUST: " + "; ".join(d["reasons"]), ""]
+    lines += [f"Verdict: {fit_headline(d)}", *(f"- {r}" for r in d["reasons"]), ""]
     for heading, header, rows, note in _sections(c):
         lines += [f"## {heading}", "", note, "", md_table(header, rows), ""]
     return "\n".join(lines)

@@ -18,7 +18,8 @@ from regimecast.store import tomlfile
 from regimecast.errors import ConfigError
 from regimecast.months import MAX_HORIZON
 from regimecast.probability import summarise_probabilities
-from regimecast.scenarios.predicates import IDENT, Expr, PredicateError, parse
+from regimecast.scenarios.parser import IDENT, parse
+from regimecast.scenarios.predicates import Expr, PredicateError
 
 SCHEMA_VERSION = 1
 TOML_TYPES = {str: "a string", int: "an integer", list: "an array", dict: "a table"}

@@ -29,12 +29,13 @@ import pandas as pd
 
 from regimecast.config.model_file import ModelConfig, load_model_config
 from regimecast.errors import ConfigError
-from regimecast.store.ledger import (CRPS_METHOD, LedgerError, StoredForecast, StoredScenario, data_record,
-                               load_forecasts, now_utc, open_ledger, transaction)
+from regimecast.store.ledger import CRPS_METHOD, StoredForecast, StoredScenario, data_record, load_forecasts
+from regimecast.store.ledger_db import LedgerError, now_utc, open_ledger, transaction
 from regimecast.data.panel import build_panel, transform_levels
 from regimecast.months import month_str
 from regimecast.simulate.paths import LEVEL_IS_OBS, TRANSFORM_LEVEL
-from regimecast.scenarios.predicates import PredicateError, evaluate, latent_factors, parse, series_used
+from regimecast.scenarios.parser import parse
+from regimecast.scenarios.predicates import PredicateError, evaluate, latent_factors, series_used
 from regimecast.scoring.scores import INTERVALS, brier, crps_from_quantiles, interval_bounds
 
 

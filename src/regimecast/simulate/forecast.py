@@ -30,7 +30,8 @@ from regimecast.config.model_file import Covariate, ModelConfig
 from regimecast.data.panel import Panel, transform_levels
 from regimecast.model.design import Design
 from regimecast.errors import ResourceError
-from regimecast.model.kernels import Inputs, Structure, assemble, last_filtered, other_combinations
+from regimecast.model.filter import last_filtered
+from regimecast.model.kernels import Inputs, Structure, assemble, other_combinations
 from regimecast.months import MAX_HORIZON
 from regimecast.scenarios.sets import ScenarioSet
 from regimecast.simulate.paths import (COV_DRAWDOWN, COV_FIXED, COV_OBSERVED, TRANSFORM_LEVEL, ForwardSpec, Origin,

@@ -9,7 +9,7 @@ only through *where we are now*, never through the parameters:
 - the origin is the last month of the data panel; the starting levels, the AR lags and the
   transition covariates (drawdown window, VIX, inflation, SOFR - IORB) are the observed ones;
 - the joint state at the origin is the forward filter's distribution at that month under each
-  prior draw (:func:`regimecast.model.kernels.last_filtered`), as for a posterior draw. A prior draw
+  prior draw (:func:`regimecast.model.filter.last_filtered`), as for a posterior draw. A prior draw
   whose state means do not match the recent data puts the origin where its own states match
   best, which is part of what that prior implies.
 
@@ -32,7 +32,8 @@ from regimecast.model.design import build_design
 from regimecast.simulate.forecast import ForecastSettings, drawdown_window, forward_spec, origin, run_forecast
 from regimecast.model.spec import inputs, structure, variable_spec
 from regimecast.model.prior_draws import prior_draws
-from regimecast.config.priors import PriorArray, PriorSet, load_priors
+from regimecast.config.prior_blocks import PriorArray
+from regimecast.config.priors import PriorSet, load_priors
 from regimecast.scenarios.sets import ScenarioSet
 from regimecast.probability import summarise_probabilities
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from regimecast.store import runs
-from regimecast.config.thresholds import Thresholds
+from regimecast.config.thresholds import Thresholds, check_thresholds
 from regimecast.workflows.engine import RegimeModel
-from regimecast.checks.review import (DiagnoseSettings, Review, Verdict, assess, check_thresholds, robust_loo_review,
-                               review_run)
+from regimecast.checks.review import DiagnoseSettings, Review, assess, robust_loo_review, review_run
+from regimecast.checks.verdict import Verdict
 from regimecast.report.diagnostics import write_diagnostics
 from regimecast.store.workspace import Workspace
 

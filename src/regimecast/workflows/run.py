@@ -121,7 +121,7 @@ def report(ws: Workspace, run_ref: str | Path, *, data_dir: str | Path | None = 
     summary = xr.load_dataset(path / FORECAST_SUMMARY, engine="h5netcdf")
     rm = RegimeModel.from_run(run, None if data_dir is None else Path(data_dir))
     content = report_content(run, summary, rm.config, rm.priors, structure(rm.config, rm.priors), rm.panel,
-                             reproduce_command(run))
+                             reproduce_command(run), thresholds(ws))
     return write_report(ws.reports / run.run_id, content)
 
 

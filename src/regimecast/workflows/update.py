@@ -9,11 +9,9 @@ from regimecast.config.defaults import check_chains
 from regimecast.data.panel import build_panel
 from regimecast.errors import RunError
 from regimecast.fit import update as upd
-from regimecast.fit.posterior import posterior_draws
 from regimecast.fit.sampler import SamplerSettings, free_names
-from regimecast.model.spec import inputs, structure
+from regimecast.model.spec import structure
 from regimecast.report.update import write_update_report
-from regimecast.probability import summarise_probabilities
 from regimecast.simulate.forecast import ForecastSettings
 from regimecast.store import runs
 from regimecast.store.workspace import DATA_DIR_ENV, Workspace
@@ -66,23 +64,8 @@ def update(ws: Workspace, run_ref: str | Path, *, data_dir: str | Path | None = 
     report(ws, child_path)
     child = runs.load_run(child_path)
 
-    st = structure(config, priors)
-    draws, _ = posterior_draws(child.idata.posterior, names, fs.max_draws)     # the forecast's draws
-    steps = upd.filter_steps(draws, st, inputs(rm.design))
-    pol = config.transition_factor
-    p_now = upd.state_summary(parent.idata.posterior[f"filtered_{pol}"], m["data"]["end"], pol)
-    c_then = upd.state_summary(child.idata.posterior[f"filtered_{pol}"], m["data"]["end"], pol)
-    c_now = upd.state_summary(child.idata.posterior[f"filtered_{pol}"], panel.end, pol)
-    content = {
-        "parent": {"run_id": parent.run_id, "data_end": m["data"]["end"]},
-        "child": {"run_id": child.run_id, "data_end": panel.end, "diagnostics": child.manifest["diagnostics"]},
-        "new_months": months, "warm_start": source, "revisions": upd.revisions_json(revisions),
-        "scenarios": {str(s): {"before": summarise_probabilities(before["scenario_prob"].sel(scenario=s).values),
-                               "after": summarise_probabilities(after["scenario_prob"].sel(scenario=s).values)}
-                      for s in after["scenario"].values},
-        "policy": {s: {"parent": p_now[s], "child_at_parent_end": c_then[s], "child": c_now[s]} for s in c_now},
-        "months": upd.month_contributions(steps, rm.design.dates, months, tuple(st.policy_states),
-                                          rm.design_dataset()["y"]),
-    }
+    content = upd.update_content(parent, child, rm.design, rm.design_dataset()["y"], structure(config, priors),
+                                 names, fs.max_draws, months, source, revisions, before["scenario_prob"],
+                                 after["scenario_prob"])
     write_update_report(ws.reports / child.run_id, content)
     return child_path, content
