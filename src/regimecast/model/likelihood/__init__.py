@@ -1,6 +1,6 @@
 """The fit's log density and its exact gradient in one compiled pass (numba).
 
-:func:`regimecast.model.kernels.potential` (JAX) defines what the sampler's potential is: the exact
+:func:`regimecast.model.filter.potential` (JAX) defines what the sampler's potential is: the exact
 log marginal likelihood of every panel plus the LKJ prior of the correlations. Its XLA
 gradient costs milliseconds, nearly all of it per-operation overhead of small ops inside
 ``scan`` on CPU (jax-ml/jax issues 40150, 36799). This module computes the same number and
@@ -16,6 +16,13 @@ its gradient with respect to the sampler's variables in one numba function:
 * the softmax of the policy transition logits, the parameter assembly of
   :func:`regimecast.model.kernels.assemble` and NumPyro's ``CorrCholeskyTransform`` with its
   log-Jacobian and the LKJ density, each with its reverse pass written out.
+
+Speed (``benchmarks/likelihood_grad.py``): the model's sizes P, O, D, C are numba literals, so
+the loops over 4 or 8 states compile to unrolled vector code; ``exp`` and ``log`` run as
+vectorised array passes (:mod:`.vmath`); the emission passes put each missing-data pattern's
+months innermost and contiguous; weighted sums over months are blocked products
+(:func:`.linalg.products`). Python callers use :func:`potential_and_grad`, numba callers
+:func:`potential_sized` with the sizes as constants (:mod:`regimecast.model.potential_op`).
 
 Equal to the JAX potential and its ``jax.grad`` to rounding (``tests/test_likelihood.py``).
 Shapes as in :mod:`regimecast.model.kernels`: T months, P policy states, O combinations of the

@@ -175,7 +175,7 @@ def loglik_grad(init, q, switch, beta, stay, enter, mean, shift, ar, chol, log_s
 
 @numba.njit(cache=True)
 def potential_sized(theta, sa, pa, P, O, D, C):
-    """:func:`regimecast.model.kernels.potential` at ``theta`` (n,) and its gradient (n,); ``sa``
+    """:func:`regimecast.model.filter.potential` at ``theta`` (n,) and its gradient (n,); ``sa``
     and ``pa`` the fields of :class:`StaticArgs` and :class:`PanelArgs` as plain tuples, P, O,
     D, C the model's sizes (``StaticArgs.dims``) as numba literals: a caller in numba passes
     them as compile-time constants, Python calls :func:`potential_and_grad`."""
