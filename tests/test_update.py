@@ -120,6 +120,7 @@ def _trusted(run) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.over_ci_budget   # three production fits: more than .ci/run's budget for the slow tier
 def test_update_equals_fit_from_scratch_within_monte_carlo_error(workspace, fred_dir):
     """Updating a fit to 2026-02 with data to 2026-07 gives the posterior of a fit from scratch
     on data to 2026-07: every natural-unit parameter's posterior mean agrees within Monte Carlo
