@@ -270,6 +270,29 @@ def test_diagnose_end_to_end(fitted, tmp_path):
     assert "skipped: the fit fails" in html
 
 
+def test_a_data_file_changed_since_the_fit_is_refused(fitted, fred_dir, tmp_path):
+    """One value of DGS10 inside the fitted months changed after the fit (2010-06-01, 3.29 ->
+    3.30): ``forecast`` and ``diagnose`` with that data folder refuse the run, naming the file,
+    the series and both hashes' prefixes, and write nothing (issue 21: changed data files)."""
+    _, run_id, fresh, _ = fitted
+    root, data = tmp_path / "ws", tmp_path / "fred"
+    shutil.copytree(fresh, root)
+    shutil.copytree(fred_dir, data)
+    f = data / "DGS10.csv"
+    text = f.read_text()
+    assert text.count("\n2010-06-01,3.29\n") == 1
+    f.write_text(text.replace("\n2010-06-01,3.29\n", "\n2010-06-01,3.30\n"))
+    recorded = _manifest(root, run_id)["data"]["provenance"]["y10"]["sha256"]
+    before = sorted(p.name for p in (root / "runs" / run_id).iterdir())
+    for args in (["forecast", run_id, "--horizon", 12, "--paths", 5, "--max-draws", 5], ["diagnose", run_id]):
+        r = cli(root, *args, "--data-dir", data)
+        assert r.exit_code in (1, 3), r.output[-3000:]                 # forecast's error exit, diagnose's
+        assert f"data file {f} (series 'y10') is not the one the run was fitted on" in " ".join(r.output.split())
+        assert recorded[:12] in r.output
+    assert sorted(p.name for p in (root / "runs" / run_id).iterdir()) == before
+    assert not (root / "reports" / run_id).exists()
+
+
 # diagnostics.toml's fail levels opened wide, so that the tiny fit is not failed and diagnose
 # goes on to the mixture LOO (the warn levels, Pareto k's 0.7 among them, are the file's own)
 OPEN_FAIL_LEVELS = {"max_rhat": "1e9", "min_ess_per_chain": "0", "max_divergences": "1000000", "min_bfmi": "0",
