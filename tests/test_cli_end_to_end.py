@@ -9,7 +9,7 @@ One tiny fit (``--mass-matrix diag --init jitter``: no MAP start, the cheap part
 is shared by the module; its workspace is copied before anything is forecast, so ``update`` and
 ``compare`` start from a run that was fitted and never forecast (issue 21, item 0). On 2 quiet
 cores: the shared fit 34 s, forecast and report 13 s, compare 98 s, update 87 s (``diagnose``
-through the mixture LOO: 171 s on 2 busy cores); ``run`` with
+through the mixture LOO: 251 s when compare took 272 s, so about 90 s quiet); ``run`` with
 NumPyro (149 s, its own fit compiled for JAX) is in the slow tier (``-m slow``)."""
 
 from __future__ import annotations
@@ -313,7 +313,8 @@ def test_diagnose_mixture_loo_end_to_end(fitted, tmp_path, monkeypatch):
     page's table shows those numbers. Against PSIS where it is reliable (k <= 0.5, 80 months):
     the two estimates correlate above 0.9 over all months and differ by less than 0.6 nats in
     median (measured: 0.95 and 0.29; the mixture's estimates shifted by one month correlate at
-    0.5). 171 s on 2 cores shared with other jobs (load 4.5), the mixture's sampling most of it."""
+    0.5). 171 to 251 s on 2 cores shared with other jobs (load 4.5 to 6; in the same run compare,
+    98 s on quiet cores, took 272 s), the mixture's sampling most of it."""
     import jax
     from scipy.special import logsumexp
 
