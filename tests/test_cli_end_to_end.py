@@ -293,6 +293,45 @@ def test_a_data_file_changed_since_the_fit_is_refused(fitted, fred_dir, tmp_path
     assert not (root / "reports" / run_id).exists()
 
 
+def test_a_data_folder_changing_during_a_fit(fred_dir, tmp_path, monkeypatch):
+    """DGS10.csv edited while the sampler runs (after the panel was read): the run records the
+    SHA-256 of the bytes it read and fitted, not of the file as it is at save time, so a later
+    ``forecast`` with the changed folder refuses it, naming the file, and one with the original
+    bytes restored goes through (issue 21: a data folder changing during a fit)."""
+    import hashlib
+
+    import regimecast.workflows.engine as engine
+
+    root = tmp_path / "ws"
+    shutil.copytree(REPO_ROOT / "models", root / "models")
+    shutil.copytree(REPO_ROOT / "priors", root / "priors")
+    data = tmp_path / "fred"
+    shutil.copytree(fred_dir, data)
+    f = data / "DGS10.csv"
+    original = f.read_bytes()
+    assert original.count(b"\n2010-06-01,3.29\r\n") == 1
+    real_sample = engine.sample
+
+    def sample_while_the_file_changes(*args, **kwargs):
+        f.write_bytes(original.replace(b"\n2010-06-01,3.29\r\n", b"\n2010-06-01,3.30\r\n"))
+        return real_sample(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "sample", sample_while_the_file_changes)
+    r = cli(root, "fit", "--data-dir", data, "--end", END, "--seed", 7, *SAMPLER)
+    assert r.exit_code in (0, 2), r.output[-3000:]
+    assert f.read_bytes() != original                                  # the edit happened mid-fit
+    run_id = _run_id(r.output)
+    recorded = _manifest(root, run_id)["data"]["provenance"]["y10"]["sha256"]
+    assert recorded == hashlib.sha256(original).hexdigest()
+    forecast = ["forecast", run_id, "--horizon", 24, "--paths", 5, "--max-draws", 5, "--data-dir", data]
+    r = cli(root, *forecast)
+    assert r.exit_code == 1, r.output[-3000:]
+    assert f"data file {f} (series 'y10') is not the one the run was fitted on" in " ".join(r.output.split())
+    f.write_bytes(original)
+    r = cli(root, *forecast)
+    assert r.exit_code == 0, r.output[-3000:]
+
+
 # diagnostics.toml's fail levels opened wide, so that the tiny fit is not failed and diagnose
 # goes on to the mixture LOO (the warn levels, Pareto k's 0.7 among them, are the file's own)
 OPEN_FAIL_LEVELS = {"max_rhat": "1e9", "min_ess_per_chain": "0", "max_divergences": "1000000", "min_bfmi": "0",

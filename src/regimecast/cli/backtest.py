@@ -3,6 +3,7 @@ against four baselines; resumable; serial or on Dask; report in reports/backtest
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated
 
 import typer
@@ -52,7 +53,6 @@ def backtest(
     from regimecast.workflows import backtest as bt
     from regimecast.workflows import backtest_origin as bto
     from regimecast.report import backtest as rep
-    from regimecast.scoring.backtest_summary import build_summary
 
     ws = workspace(ctx)
     if serial and scheduler:
@@ -70,19 +70,15 @@ def backtest(
                    f"{draws} draws ({tune} tune), {where}")
         for o, why in skipped.items():
             typer.echo(f"  skipped {o}: {why}")
-        result = bt.run_backtest(inputs, settings, ws.runs, serial=serial, scheduler=scheduler, n_workers=workers,
-                                 progress=_progress)
+        result, summary, out = bt.backtest(ws, settings, serial=serial, scheduler=scheduler, n_workers=workers,
+                                           progress=_progress, reproduce=_reproduce(settings, model, priors, data_dir),
+                                           loaded=inputs)
     except (RegimecastError, ValueError) as e:
         fail(e)
     typer.echo(f"results {result.directory} ({len(result.computed)} computed, {len(result.reused)} reused, "
                f"{result.wall_time_s:.0f} s)")
-    if not result.records:
+    if summary is None:
         fail(bto.BacktestError("no origin finished: " + "; ".join(f"{o}: {m}" for o, m in result.failed.items())))
-    summary = build_summary(result.records, description=result.description, config_hash=result.config_hash,
-                                directory=str(result.directory), skipped=result.skipped,
-                                unresolvable=inputs.unresolvable, failed=result.failed,
-                                reproduce=_reproduce(settings, model, priors, data_dir))
-    out = rep.write_backtest_report(ws.reports / bt.REPORT_DIR, summary)
     _print_skill(summary)
     typer.echo("where the engine is worse:")
     for line in summary["engine_worse"]:
@@ -126,14 +122,15 @@ def _print_skill(summary: dict) -> None:
 
 
 def _reproduce(s, model, priors, data_dir) -> str:
-    parts = [f"regimecast backtest --start {s.start} --every {s.every} --horizons {','.join(map(str, s.horizons))}"]
+    """The command line that reruns this backtest, quoted for a POSIX shell (``shlex.join``)."""
+    parts = ["regimecast", "backtest", "--start", s.start, "--every", s.every, "--horizons", ",".join(map(str, s.horizons))]
     if s.end:
-        parts.append(f"--end {s.end}")
-    parts.append(f"--seed {s.seed} --chains {s.chains} --draws {s.draws} --tune {s.tune} --paths {s.paths} "
-                 f"--max-draws {s.max_draws} --backend {s.backend} --mass-matrix {s.mass_matrix} --init {s.init} "
-                 f"--priors {priors}")
+        parts += ["--end", s.end]
+    parts += ["--seed", s.seed, "--chains", s.chains, "--draws", s.draws, "--tune", s.tune, "--paths", s.paths,
+              "--max-draws", s.max_draws, "--backend", s.backend, "--mass-matrix", s.mass_matrix, "--init", s.init,
+              "--priors", priors]
     if model:
-        parts.append(f"--model {model}")
+        parts += ["--model", model]
     if data_dir:
-        parts.append(f"--data-dir {data_dir}")
-    return " ".join(parts)
+        parts += ["--data-dir", data_dir]
+    return shlex.join(str(p) for p in parts)

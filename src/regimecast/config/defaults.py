@@ -15,12 +15,12 @@ SEED = 20261123
 SAMPLER = {
     "backend": "nutpie",
     "chains": 4,
-    "draws": 2000,
+    "draws": 5000,
     "tune": 500,
     "mass_matrix": "low_rank",
     "init": "map",
 }
-"""The production NUTS settings: 4 chains x 2000 draws after 500 tuning steps, nutpie with a
+"""The production NUTS settings: 4 chains x 5000 draws after 500 tuning steps, nutpie with a
 diagonal plus low-rank mass matrix, every chain from the annealed MAP start."""
 
 MIN_CHAINS = 2

@@ -265,11 +265,13 @@ def load_inputs(ws: Workspace, *, model: str | None = None, priors: str = "basel
 def backtest(ws: Workspace, settings: BacktestSettings, *, model: str | None = None, priors: str = "baseline",
              data_dir: str | Path | None = None, serial: bool = False, scheduler: str | None = None,
              n_workers: int | None = None, progress: Callable[[str, dict | None, str | None], None] | None = None,
-             reproduce: str = "") -> tuple[BacktestResult, dict | None, Path | None]:
-    """``regimecast backtest`` from Python: run the backtest (:func:`run_backtest`) and, when
-    some origin finished, write ``reports/backtest/``; returns the result, the report's summary
-    and its directory (None, None when no origin finished)."""
-    bin_ = load_inputs(ws, model=model, priors=priors, data_dir=data_dir)
+             reproduce: str = "", loaded: BacktestInputs | None = None
+             ) -> tuple[BacktestResult, dict | None, Path | None]:
+    """``regimecast backtest`` from Python (the CLI calls it too): run the backtest
+    (:func:`run_backtest`) and, when some origin finished, write ``reports/backtest/``; returns
+    the result, the report's summary and its directory (None, None when no origin finished).
+    ``loaded``: the inputs of :func:`load_inputs` when the caller has them already."""
+    bin_ = loaded if loaded is not None else load_inputs(ws, model=model, priors=priors, data_dir=data_dir)
     result = run_backtest(bin_, settings, ws.runs, serial=serial, scheduler=scheduler, n_workers=n_workers,
                           progress=progress)
     if not result.records:
