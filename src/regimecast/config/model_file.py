@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 
 from regimecast.store import tomlfile
-from regimecast.data.spec import SampleSpec, SeriesSpec, parse_sample, parse_series
+from regimecast.data.spec import SampleSpec, SeriesSpec, parse_month, parse_sample, parse_series
 from regimecast.errors import ConfigError
-from regimecast.months import is_month
 
 SCHEMA_VERSION = 1
 EMISSION_FAMILIES = ("student_t", "normal")
@@ -187,7 +186,7 @@ def load_model_config(path: str | Path) -> ModelConfig:
         _known(path, key, ep, {"state", "start", "end"})
         _choice(path, f"{key}.state", ep.get("state"), tstates)
         for k in ("start", "end"):
-            _month(path, f"{key}.{k}", ep.get(k))
+            parse_month(path, f"{key}.{k}", ep.get(k))
         episodes.append(Episode(ep["state"], ep["start"], ep["end"]))
 
     upd = doc.get("update", {})
@@ -273,9 +272,3 @@ def _number(path: Path, key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
         raise ConfigError(path, key, value, "expected a finite number")
     return float(value)
-
-
-def _month(path: Path, key: str, value: Any) -> str:
-    if not is_month(value):
-        raise ConfigError(path, key, value, "expected a month 'YYYY-MM'")
-    return value
