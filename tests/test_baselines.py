@@ -128,3 +128,36 @@ def test_garch_recovers_parameters_and_simulates_the_variance_forecast():
     analytic = res.forecast(horizon=6, reindex=False).variance.values[-1] / res.scale**2
     np.testing.assert_allclose(incr.var(axis=0), analytic, rtol=0.04)
     np.testing.assert_allclose(incr.mean(axis=0), p["mu"], atol=0.03)
+
+
+@pytest.mark.parametrize("kind", ["additive", "log"])
+def test_historical_simulation_replays_the_history_s_own_h_month_changes(kind):
+    """Each h-month change is one of the T' - H + 1 windows' changes, drawn uniformly: the
+    simulated distribution of the h-month change equals the empirical one of the windows."""
+    rng = np.random.default_rng(7)
+    incr = np.round(rng.standard_t(4, 120) * 2.0, 3)
+    levels = _history(7, incr, 4.0 if kind == "additive" else 1000.0, kind)
+    H = 12
+    d = bl.increments(levels, kind)
+    windows = np.lib.stride_tricks.sliding_window_view(d, H)              # (T' - H + 1, H)
+    paths = bl.historical(3, levels, H, N, kind)
+    change = paths - levels[-1] if kind == "additive" else 100 * np.log(paths / levels[-1])
+    for h in (1, 5, 12):
+        want = windows[:, :h].sum(1)                      # the history's h-month changes in the windows
+        got = change[:, h - 1]
+        # every simulated change is one of the windows' changes (to rounding) ...
+        assert np.abs(got[:, None] - want[None, :]).min(1).max() < 1e-9
+        # ... and each window is drawn with probability 1 / n_windows (chi-square of the counts)
+        counts = np.bincount(np.abs(got[:5000, None] - want[None, :]).argmin(1), minlength=len(want))
+        if len(np.unique(np.round(want, 9))) == len(want):
+            assert stats.chisquare(counts).pvalue > 1e-3
+        # the simulated CDF equals the windows' empirical CDF (DKW: sup gap ~ 0.004 at N = 200k)
+        grid = np.sort(want)
+        gap = np.searchsorted(np.sort(got), grid + 1e-9) / N - np.searchsorted(grid, grid + 1e-9) / len(grid)
+        assert np.abs(gap).max() < 0.01
+    # a path is one window: its months are consecutive increments of the history
+    first = np.abs(change[:200, :1] - d[None, : len(windows)]).argmin(1)
+    np.testing.assert_allclose(np.diff(np.concatenate([np.zeros((200, 1)), change[:200]], 1), axis=1),
+                               windows[first], atol=1e-9)
+    with pytest.raises(ValueError, match="windows of 110 months"):
+        bl.historical(3, levels, 110, 10, kind)

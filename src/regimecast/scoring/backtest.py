@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +15,15 @@ import pandas as pd
 
 from regimecast.scoring import scores as scoring
 from regimecast.scoring.scores import INTERVALS
+from regimecast.config.model_file import ModelConfig
 from regimecast.data.panel import Panel
+from regimecast.scoring.policy import score_policy
 from regimecast.months import add_months, month_str, parse_month
 from regimecast.scenarios.predicates import evaluate, series_used
 from regimecast.scenarios.sets import ScenarioSet
 
 ENGINE = "engine"                 # the regime model's name among the methods of a record
-SCHEMA_VERSION = 1                 # of an origin's record and of the backtest's config.json
+SCHEMA_VERSION = 2                 # of an origin's record and of the backtest's config.json
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)   # forecast quantiles kept in each record
 
 
@@ -42,6 +44,7 @@ class OriginForecast:
     fit: dict
     errors: dict[str, str]
     timings: dict[str, float]
+    policy: dict[str, dict[str, float]] = field(default_factory=dict)   # {str(h): {state: prob}}
 
 
 def realised(full: Panel, assets: Iterable[str]) -> pd.DataFrame:
@@ -51,12 +54,14 @@ def realised(full: Panel, assets: Iterable[str]) -> pd.DataFrame:
 
 
 def score_origin(fc: OriginForecast, real: pd.DataFrame, events: ScenarioSet, config_hash: str,
-                 seed: int) -> dict:
+                 seed: int, config: ModelConfig | None = None) -> dict:
     """The JSON-able record of one origin: per method, series and horizon the CRPS, log score,
     PIT, 50%/90% coverage and forecast quantiles against the realised level ``h`` months after
     the origin (null while that month is not observed); per resolvable event its outcome and
     each method's probability and Brier score (null while unresolved). ``real`` holds the
-    realised levels; only months after the origin are scored (month 0 is the starting level)."""
+    realised levels; only months after the origin are scored (month 0 is the starting level).
+    With ``config`` and a policy forecast, ``policy`` scores the forecast policy state against
+    the model file's recorded history (:func:`regimecast.scoring.policy.score_policy`)."""
     origin = parse_month(fc.origin)
     end = real.index[-1]
     observed: dict[str, dict[str, float | None]] = {}
@@ -78,6 +83,8 @@ def score_origin(fc: OriginForecast, real: pd.DataFrame, events: ScenarioSet, co
         "fit": fc.fit, "trusted": bool(fc.fit["diagnostics"]["trusted"]), "errors": fc.errors,
         "timings_s": fc.timings,
     }
+    if config is not None and fc.policy:
+        record["policy"] = score_policy(config, fc.policy, fc.origin, month_str(end))
     return record
 
 

@@ -16,6 +16,10 @@ the origin is added to the origin level (the last finite value of ``levels``).
   simulated from the filtered regime probabilities at the origin.
 - ``garch``: GARCH(1,1) with a constant mean and normal innovations (``arch``), simulated forward
   from the fitted conditional variance at the origin (arch's simulation forecast).
+- ``historical``: historical simulation: each path replays the increments of one window of
+  ``horizon`` consecutive months drawn uniformly from the history (a moving-block bootstrap of
+  the sample's own h-month changes, as FRB/US's stochastic simulations resample history), so
+  every horizon's change is one the sample has seen, with its autocorrelation kept.
 
 Randomness: the seed is the first argument; every function draws from its own
 ``numpy.random.Generator`` seeded with it (arch's simulation is handed that generator's
@@ -37,6 +41,9 @@ KINDS = ("additive", "log")
 RW_WINDOW = 36
 MIN_INCREMENTS = 24          # fewer finite increments: a baseline refuses to fit
 MS_REGIMES = 2
+# Historical simulation refuses fewer distinct windows than this: with fewer, the h-month change
+# takes so few values that its quantiles (and so CRPS and coverage) are not a forecast.
+MIN_WINDOWS = 24
 
 
 Baseline = Callable[[int, np.ndarray, int, int, str], np.ndarray]
@@ -181,19 +188,38 @@ def garch(seed: int, levels: np.ndarray, horizon: int, n_samples: int, kind: str
     return to_levels(last_level(levels), sims, kind)
 
 
+# ---- historical simulation ---------------------------------------------------------------------
+def historical(seed: int, levels: np.ndarray, horizon: int, n_samples: int, kind: str) -> np.ndarray:
+    """Paths (N, H) that each replay one window of ``horizon`` consecutive monthly increments of
+    the history, the window's first month uniform over the ``T' - H + 1`` windows of the
+    ``T'`` finite increments (so a path's h-month change is one of the history's h-month
+    changes, overlapping windows included)."""
+    d = increments(levels, kind)
+    n_windows = d.size - horizon + 1
+    if n_windows < MIN_WINDOWS:
+        raise ValueError(f"{d.size} monthly increments give {max(n_windows, 0)} windows of {horizon} months; "
+                         f"historical simulation needs at least {MIN_WINDOWS}")
+    rng = np.random.default_rng(seed)
+    first = rng.integers(0, n_windows, n_samples)
+    return to_levels(last_level(levels), d[first[:, None] + np.arange(horizon)[None, :]], kind)
+
+
 BASELINES: dict[str, Baseline] = {
     "random_walk": random_walk,
     "iid_gaussian": iid_gaussian,
     "markov_switching": markov_switching,
     "garch": garch,
+    "historical": historical,
 }
 LABELS = {"random_walk": "random walk", "iid_gaussian": "iid Gaussian", "markov_switching": "Markov switching",
-          "garch": "GARCH(1,1)"}
+          "garch": "GARCH(1,1)", "historical": "historical simulation"}
 DESCRIPTIONS = {
     "random_walk": f"driftless random walk with the {RW_WINDOW}-month historical volatility",
     "iid_gaussian": "iid Gaussian increments with the whole history's mean and standard deviation",
     "markov_switching": "statsmodels MarkovRegression, 2 regimes with switching mean and variance",
     "garch": "GARCH(1,1) with a constant mean and normal innovations (arch)",
+    "historical": "historical simulation: a uniformly drawn window of the history's own consecutive monthly "
+                  "changes replayed from the origin",
 }
 
 

@@ -111,7 +111,7 @@ def origin_job(inputs: BacktestInputs, settings: BacktestSettings, origin: str) 
     """The job of one origin: the panel rebuilt from the data files with ``end=origin``."""
     panel = build_panel(inputs.config.series, inputs.config.sample, inputs.data_dir, end=origin)
     seeds = origin_seeds(settings.seed, origin, 2 + len(baselines.BASELINES))
-    horizon = max(max(settings.horizons), inputs.scenarios.max_horizon)
+    horizon = max(max(settings.horizons), inputs.scenarios.max_horizon, max(settings.policy_horizons))
     return OriginJob(origin=origin, config=inputs.config, priors=inputs.priors, panel=panel,
                      scenarios=inputs.scenarios, events=inputs.events,
                      thresholds=inputs.thresholds, settings=settings, sampler=settings.sampler(seeds[0]),
@@ -160,7 +160,7 @@ def run_backtest(inputs: BacktestInputs, settings: BacktestSettings, runs_dir: P
     result = BacktestResult(directory, h, desc, {}, reused=done, skipped=skipped)
 
     def finish(fc: OriginForecast) -> None:
-        record = score_origin(fc, real, inputs.events, h, settings.seed)
+        record = score_origin(fc, real, inputs.events, h, settings.seed, inputs.config)
         atomic.write_text(origin_file(directory, fc.origin), dump_json(record))
         result.computed.append(fc.origin)
         if progress:

@@ -10,9 +10,10 @@ so a record does not depend on which other origins run, in which order, or where
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from regimecast.scenarios.predicates import evaluate, latent_factors, series_use
 from regimecast.scenarios.sets import Scenario, ScenarioSet
 from regimecast.scoring import baselines
 from regimecast.scoring.backtest import ENGINE, OriginForecast
+from regimecast.scoring.policy import POLICY_HORIZONS, state_probabilities
 from regimecast.simulate.forecast import ForecastSettings
 from regimecast.store import runs
 from regimecast.workflows.engine import RegimeModel
@@ -49,22 +51,26 @@ class BacktestSettings:
     """What a backtest runs. ``start``/``end``: first and last origin month (YYYY-MM; ``end``
     None: the last month at which the shortest horizon is observed); ``every``: months between
     origins; ``horizons``: months after the origin month to score. Sampler and forecast
-    settings of every refit: ``chains`` x ``draws`` after ``tune``, ``paths`` per posterior
-    draw from at most ``max_draws`` draws. The defaults (2 x 300, 300 tuning steps) keep a
-    refit to a few minutes on 2 cores; they are below what the diagnostics need, so most
-    origins' fits are flagged as untrusted (the production fit is
-    :data:`regimecast.config.defaults.SAMPLER`)."""
+    settings of every refit: ``chains`` x ``draws`` after ``tune`` (default: the production fit,
+    :data:`regimecast.config.defaults.SAMPLER`); a refit that fails a diagnostics check is
+    refitted with ``retry_factor`` times the draws, at most ``max_retries`` times, and one
+    still failing is kept in the record as untrusted (left out of the scores). ``paths`` per
+    posterior draw from at most ``max_draws`` draws; the policy state is forecast at
+    ``policy_horizons`` months."""
 
     start: str
     every: int
     horizons: tuple[int, ...]
     seed: int
     end: str | None = None
-    chains: int = 2
-    draws: int = 300
-    tune: int = 300
+    chains: int = SAMPLER["chains"]
+    draws: int = SAMPLER["draws"]
+    tune: int = SAMPLER["tune"]
     paths: int = 20
     max_draws: int = 600
+    max_retries: int = 1
+    retry_factor: int = 2
+    policy_horizons: tuple[int, ...] = POLICY_HORIZONS
     backend: str = SAMPLER["backend"]
     mass_matrix: str = SAMPLER["mass_matrix"]
     init: str = SAMPLER["init"]
@@ -77,7 +83,12 @@ class BacktestSettings:
         object.__setattr__(self, "horizons", tuple(sorted(int(h) for h in self.horizons)))
         for k in ("start",) + (("end",) if self.end else ()):
             parse_month(getattr(self, k), k)
-        for k in ("paths", "max_draws"):
+        object.__setattr__(self, "policy_horizons", tuple(sorted(int(h) for h in self.policy_horizons)))
+        if any(h < 1 for h in self.policy_horizons):
+            raise ValueError(f"policy horizons {self.policy_horizons}: must be whole months >= 1")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries = {self.max_retries}: must be 0 or more")
+        for k in ("paths", "max_draws", "retry_factor"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} = {getattr(self, k)}: must be at least 1")
         check_chains(self.chains)
@@ -184,28 +195,54 @@ class OriginJob:
 class EngineForecast:
     """The engine's forecast at one origin: ``paths`` (M, H, D) levels of the assets at months
     1..H, ``events`` {name: probability}, ``fit`` the fit's record (diagnostics block, sampler
-    settings, initialisation, wall time), ``design_end`` the last month of the fitted design."""
+    settings, initialisation, wall time, every attempt's diagnostics), ``design_end`` the last
+    month of the fitted design, ``policy`` {str(h): {policy state: probability}} at
+    :data:`regimecast.scoring.policy.POLICY_HORIZONS` (empty: not forecast)."""
 
     paths: np.ndarray
     events: dict[str, float]
     fit: dict
     design_end: str
+    policy: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def engine_forecast(job: OriginJob) -> EngineForecast:
     """Refit the regime model on the job's panel and simulate forward paths
     (``RegimeModel.fit`` then ``RegimeModel.forecast``; nothing is written to the run store)."""
     rm = RegimeModel(job.config, job.priors, job.panel)
-    fit = rm.fit(job.sampler, job.thresholds, progressbar=False)
+    fit, attempts = fit_until_trusted(rm, job)
     run = runs.Run(Path(job.origin), {}, fit.idata)      # unsaved: forecasting reads only its posterior
     paths, summary = rm.forecast(run, job.forecast, job.scenarios, store=True)
     levels = paths["paths"].sel(series=list(job.assets)).transpose("draw", "path", "horizon", "series").values
     events = summary["scenario_prob"].mean("draw")       # equal paths per draw: the share of all paths
+    policy = job.config.transition_factor
+    names = json.loads(paths.attrs["states"])[policy]
     record = {"diagnostics": fit.diagnostics, "sampler": fit.settings.as_dict(), "init": fit.init,
-              "wall_time_s": round(fit.wall_time_s, 2), "policy_history": fit.history}
+              "wall_time_s": round(sum(a["wall_time_s"] for a in attempts), 2), "policy_history": fit.history,
+              "attempts": attempts}
     return EngineForecast(paths=levels.reshape(-1, *levels.shape[2:]).astype(float),
                           events={str(k): float(v) for k, v in zip(events["scenario"].values, events.values)},
-                          fit=record, design_end=month_str(rm.design.dates[-1]))
+                          fit=record, design_end=month_str(rm.design.dates[-1]),
+                          policy=state_probabilities(paths["states"].sel(factor=policy).values, names,
+                                                     job.settings.policy_horizons))
+
+
+def fit_until_trusted(rm: RegimeModel, job: OriginJob):
+    """Fit with the job's sampler settings; while the fit fails a diagnostics check, refit with
+    ``settings.retry_factor`` times the draws (same seed), at most ``settings.max_retries``
+    times. Returns the last fit and every attempt's ``{"draws", "trusted", "reasons",
+    "wall_time_s"}``; a fit still failing is returned too, and the record says so (the summary
+    leaves it out of the scores)."""
+    sampler, attempts = job.sampler, []
+    for k in range(job.settings.max_retries + 1):
+        fit = rm.fit(sampler, job.thresholds, progressbar=False)
+        d = fit.diagnostics
+        attempts.append({"draws": sampler.draws, "tune": sampler.tune, "trusted": bool(d["trusted"]),
+                         "reasons": list(d.get("reasons", [])), "wall_time_s": round(fit.wall_time_s, 2)})
+        if d["trusted"] or k == job.settings.max_retries:
+            return fit, attempts
+        sampler = replace(sampler, draws=sampler.draws * job.settings.retry_factor)
+    raise AssertionError("unreachable")
 
 
 def baseline_history(panel: Panel, config: ModelConfig, series: str) -> np.ndarray:
@@ -250,4 +287,5 @@ def _run_origin(job: OriginJob, engine: Callable[[OriginJob], EngineForecast]) -
     timings["baselines_s"] = time.perf_counter() - t1
     return OriginForecast(origin=job.origin, data_end=job.panel.end, design_end=eng.design_end,
                           horizons=job.settings.horizons, assets=job.assets, samples=samples, events=events,
-                          fit=eng.fit, errors=errors, timings={k: round(v, 2) for k, v in timings.items()})
+                          fit=eng.fit, errors=errors, timings={k: round(v, 2) for k, v in timings.items()},
+                          policy=eng.policy)
