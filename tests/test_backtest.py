@@ -26,9 +26,11 @@ from regimecast.report import backtest as rep
 from regimecast.scoring.backtest_summary import build_summary
 from regimecast.months import add_months, months_between
 from regimecast.scoring import baselines
+from regimecast.scoring import policy
 from regimecast.scoring import scores as scoring
 
 CALLS: list[str] = []
+UNTRUSTED: set[str] = set()      # origins whose stand-in fit says "untrusted"
 
 
 def stand_in_engine(job: bto.OriginJob) -> bto.EngineForecast:
@@ -43,10 +45,17 @@ def stand_in_engine(job: bto.OriginJob) -> bto.EngineForecast:
                                        baselines.increment_kind(specs[s].transform))
              for i, s in enumerate(job.assets)}
     events = bto.event_probabilities(job.events.scenarios, {s: baselines.last_level(hist[s]) for s in job.assets}, paths)
-    diag = {"trusted": False, "reasons": ["stand-in engine, nothing sampled"], "max_rhat": float("nan"),
-            "min_ess_bulk": float("nan"), "divergences": 0}
+    # Trusted unless the origin is listed in UNTRUSTED: the summary scores trusted records only.
+    trusted = job.origin not in UNTRUSTED
+    diag = {"trusted": trusted, "reasons": [] if trusted else ["stand-in engine: marked untrusted"],
+            "max_rhat": float("nan"), "min_ess_bulk": float("nan"), "divergences": 0}
+    # policy forecast: the state recorded at the origin with probability 0.7, the rest spread evenly
+    states = list(job.config.factor(job.config.transition_factor).states)
+    now = policy.recorded_state(job.config, job.origin)
+    probs = {m: 0.7 if m == now else 0.3 / (len(states) - 1) for m in states}
     return bto.EngineForecast(paths=np.stack([paths[s] for s in job.assets], axis=-1), events=events,
-                             fit={"diagnostics": diag, "wall_time_s": 0.0}, design_end=job.panel.end)
+                             fit={"diagnostics": diag, "wall_time_s": 0.0}, design_end=job.panel.end,
+                             policy={str(h): probs for h in job.settings.policy_horizons})
 
 
 def _numbers(records: dict) -> dict:
@@ -280,35 +289,54 @@ def backtest_records(inputs, tmp_path_factory):
 
 def test_summary_skill_and_coverage_from_the_records(backtest_records, inputs):
     res = backtest_records
-    s = build_summary(res.records, description=res.description, config_hash=res.config_hash,
-                          directory=str(res.directory), skipped={"2013-01": "why"}, unresolvable=inputs.unresolvable,
-                          failed={}, reproduce="regimecast backtest ...")
+    kw = dict(description=res.description, config_hash=res.config_hash, directory=str(res.directory),
+              skipped={"2013-01": "why"}, unresolvable=inputs.unresolvable, failed={}, reproduce="regimecast backtest ...")
+    s = build_summary(res.records, **kw)
     recs = list(res.records.values())
+    assert all(r["trusted"] for r in recs)                       # UNTRUSTED is empty: every stand-in fit is trusted
     e = np.mean([r["scores"]["engine"]["gold"]["3"]["crps"] for r in recs])
     g = np.mean([r["scores"]["garch"]["gold"]["3"]["crps"] for r in recs])
     assert s["skill"]["gold"]["3"]["garch"]["skill"] == pytest.approx(1 - e / g)
     assert s["skill"]["gold"]["3"]["garch"]["n"] == 2
     assert s["skill"]["gold"]["12"]["garch"]["n"] == 2           # 2014-01 + 12 and 2015-01 + 12 observed
+    assert s["skill"]["gold"]["12"]["garch"]["lags"] == 0         # origins 12 months apart: 12-month windows abut
     cov = np.mean([r["scores"]["random_walk"]["vix"]["1"]["covered_90"] for r in recs])
     assert s["coverage"]["vix"]["1"]["random_walk"]["90"] == pytest.approx(cov)
     assert sum(s["pit_histogram"]["engine"]["y10"]) == 2 * 3
     assert set(s["brier"]) == {sc.name for sc in inputs.events.scenarios}
-    assert s["untrusted_origins"] == ["2014-01", "2015-01"] and s["engine_worse"]
+    assert s["untrusted_origins"] == [] and s["n_scored_origins"] == 2 and s["engine_worse"]
+    assert s["splits"]["development"]["origins"] == ["2014-01", "2015-01"]
+    assert s["splits"]["holdout"]["origins"] == [] and s["splits"]["holdout"]["skill"] is None
+    right = [r["policy"]["cells"]["3"]["persistence_right"] for r in recs]
+    assert s["policy"]["by_horizon"]["3"]["n"] == 2
+    assert s["policy"]["by_horizon"]["3"]["hit_rate_persistence"] == pytest.approx(np.mean(right))
+    # an untrusted origin is listed and left out of every score
+    marked = {o: r | {"trusted": o != "2014-01"} for o, r in res.records.items()}
+    t = build_summary(marked, **kw)
+    late = res.records["2015-01"]["scores"]
+    assert t["untrusted_origins"] == ["2014-01"] and t["n_scored_origins"] == 1 and t["origins"] == s["origins"]
+    assert t["crps"]["gold"]["3"]["engine"] == {"mean": pytest.approx(late["engine"]["gold"]["3"]["crps"]), "n": 1}
+    assert t["skill"]["gold"]["3"]["garch"]["n"] == 1 and t["policy"]["by_horizon"]["3"]["n"] == 1
+    assert sum(t["pit_histogram"]["engine"]["y10"]) == 3
 
 
 def test_report_is_self_contained_and_escaped(backtest_records, inputs, tmp_path):
     res = backtest_records
-    s = build_summary(res.records, description=res.description, config_hash=res.config_hash,
-                          directory=str(res.directory), skipped={}, unresolvable=inputs.unresolvable, failed={},
-                          reproduce="regimecast backtest --start 2014-01 <script>alert(1)</script>")
+    marked = {o: r | {"trusted": o != "2014-01"} for o, r in res.records.items()}
+    s = build_summary(marked, description=res.description, config_hash=res.config_hash,
+                      directory=str(res.directory), skipped={}, unresolvable=inputs.unresolvable, failed={},
+                      reproduce="regimecast backtest --start 2014-01 <script>alert(1)</script>")
     out = rep.write_backtest_report(tmp_path / "backtest", s)
     assert sorted(p.name for p in out.iterdir()) == ["index.html", "summary.json"]
     page = (out / "index.html").read_text()
     assert "Content-Security-Policy" in page and "<script>alert(1)" not in page and "&lt;script&gt;" in page
     assert not re.search(r"""(src|href)=["']https?:""", page)
-    assert page.count('src="data:image/png;base64,') == 3
-    assert 'data-verdict="fail"' in page and "2 of 2 origin fits did not pass" in page
+    assert page.count('src="data:image/png;base64,') == 4          # PIT, calibration, skill, policy reliability
+    assert 'data-verdict="fail"' in page and "1 of 2 origin fits did not pass" in page
+    assert "were excluded from every score" in page and "1 of 2 origins are scored" in page
     assert "Where the engine is worse" in page and "not resolvable" in page
+    assert "the hold-out origins (2022-01 on) were not used to choose anything" in page
+    assert 'id="holdout-empty">No origins.' in page and 'id="policy-goal"' in page
     summary = json.loads((out / "summary.json").read_text())
     assert summary["horizons"] == [1, 3, 12] and set(summary["baselines"]) == set(baselines.BASELINES)
 
@@ -342,7 +370,7 @@ def test_cli_backtest_with_the_real_engine(workspace, fred_dir):
 
     args = ["--workspace", str(workspace.root), "backtest", "--start", "2014-01", "--every", "12", "--end", "2015-01",
             "--horizons", "1,3", "--chains", "2", "--draws", "30", "--tune", "30", "--paths", "5", "--max-draws", "40",
-            "--serial", "--data-dir", str(fred_dir)]
+            "--max-retries", "0", "--serial", "--data-dir", str(fred_dir)]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     summary = json.loads((workspace.reports / "backtest" / "summary.json").read_text())
@@ -352,3 +380,7 @@ def test_cli_backtest_with_the_real_engine(workspace, fred_dir):
     rec = json.loads(next((workspace.runs / "backtest").glob("*/origin-2015-01.json")).read_text())
     assert rec["design_end"] == rec["data_end_seen"] == "2015-01"
     assert rec["scores"]["engine"]["equity"]["3"]["crps"] > 0
+    assert [a["draws"] for a in rec["fit"]["attempts"]] == [30]          # --max-retries 0: no refit
+    cell = rec["policy"]["cells"]["3"]                                   # 2015-04: hold in the Fed's record
+    assert cell["realised"] == "hold" and sum(cell["prob"].values()) == pytest.approx(1.0)
+    assert rec["policy"]["at_origin"] == "hold" and cell["brier"] is not None

@@ -90,7 +90,8 @@ def backtest(
         typer.echo(f"  - {line}")
     if summary["untrusted_origins"]:
         typer.echo(f"{len(summary['untrusted_origins'])} of {len(summary['origins'])} origin fits did not pass the "
-                   "sampler diagnostics (flagged in the report)")
+                   "sampler diagnostics even refitted longer: listed in the report and left out of every score "
+                   f"({summary['n_scored_origins']} origins scored)")
     typer.echo(f"report {out / rep.HTML_FILE}")
     if result.failed:
         fail(bto.BacktestError("origins failed (rerun to retry): "
@@ -114,16 +115,27 @@ def _print_skill(summary: dict) -> None:
     from regimecast.scoring.backtest import ENGINE
 
     base = list(summary["baselines"])
-    table = Table(title="CRPS skill of the engine (1 - CRPS_engine / CRPS_baseline; > 0: engine better)",
-                  box=box.SIMPLE_HEAD)
+    table = Table(title="CRPS skill of the engine (1 - CRPS_engine / CRPS_baseline; > 0: engine better; "
+                  "*: beyond noise, Diebold-Mariano p < 0.05), trusted origins only", box=box.SIMPLE_HEAD)
     for col in ("series", "horizon", "n", "engine CRPS", *base):
         table.add_column(col, justify="right" if col not in ("series",) else "left")
     for s in summary["series"]:
         for h in summary["horizons"]:
             sk, eng = summary["skill"][s][str(h)], summary["crps"][s][str(h)][ENGINE]
             table.add_row(s, f"{h} m", str(eng["n"]), num(eng["mean"]),
-                          *(signed(sk[b]["skill"]) for b in base))
+                          *(signed(sk[b]["skill"]) + _star(sk[b]) for b in base))
     Console(width=160).print(table)
+    pol = summary.get("policy")
+    if pol:
+        for h, c in pol["by_horizon"].items():
+            typer.echo(f"policy state {h} months ahead vs the Fed's record ({c['n']} origins): Brier engine "
+                       f"{num(c['brier_engine'])}, persistence {num(c['brier_persistence'])}; most probable state "
+                       f"right {num(c['hit_rate_engine'])} (persistence {num(c['hit_rate_persistence'])})")
+
+
+def _star(cell: dict) -> str:
+    p = cell.get("p_value")
+    return "*" if p is not None and p < 0.05 else ""
 
 
 def _reproduce(s, model, priors, data_dir) -> str:

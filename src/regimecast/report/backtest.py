@@ -3,7 +3,8 @@ origin records of a backtest (``regimecast.workflows.backtest``); it reads recor
 
 :func:`regimecast.scoring.backtest_summary.build_summary` aggregates the records;
 ``write_backtest_report`` renders the summary (HTML conventions of :mod:`regimecast.report.render`; figures
-:mod:`regimecast.report.backtest_figures`: self-contained, PNG figures as
+:mod:`regimecast.report.backtest_figures`; the per-split and policy sections
+:mod:`regimecast.report.backtest_sections`: self-contained, PNG figures as
 ``data:`` URIs, a content-security policy that forbids any fetch, every text escaped) and
 swaps the directory into place.
 """
@@ -17,16 +18,17 @@ from pathlib import Path
 from regimecast.checks.verdict import HEADLINES, fit_level
 from regimecast.fit.sampler import SamplerSettings
 from regimecast.report.backtest_figures import calibration_figure, pit_figure, skill_figure
-from regimecast.report.format import MISSING, pct, short, signed
+from regimecast.report.backtest_sections import (SPLIT_NAMES, coverage_header, coverage_note, coverage_rows,
+                                                 policy_section, skill_header, skill_rows, split_section)
+from regimecast.report.format import MISSING, pct, short
 from regimecast.report.render import figure_html, html_table, page, render_summary_json
 from regimecast.scoring.backtest import ENGINE
-from regimecast.scoring.backtest_summary import SE_MULTIPLE, TITLE
-from regimecast.scoring.scores import INTERVALS
+from regimecast.scoring.backtest_summary import TITLE
+from regimecast.scoring.paired import ALPHA, KERNEL, UNIFORM
 from regimecast.store.atomic import replace_directory
 
 HTML_FILE = "index.html"
 SUMMARY_FILE = "summary.json"
-
 
 
 # =========================================================================================
@@ -48,41 +50,43 @@ def render_html(summary: Mapping) -> str:
     e = html.escape
     st = summary["settings"]
     names = {ENGINE: "Engine", **summary["baselines"]}
-    n, bad = len(summary["origins"]), summary["untrusted_origins"]
+    n, bad, k = len(summary["origins"]), summary["untrusted_origins"], summary["n_scored_origins"]
     body = [f"<h1>{e(TITLE)}</h1>",
             f'<p class="meta">Config <code>{e(summary["config_hash"])}</code> · {n} origins '
             f'{e(summary["origins"][0])} … {e(summary["origins"][-1])} · horizons '
             f'{e(", ".join(str(h) for h in summary["horizons"]))} months · seed {e(str(st.get("seed")))}</p>']
-    sampler = (f"Each origin refits the model on the data up to that month only, with reduced sampler settings "
+    sampler = (f"Each origin refits the model on the data up to that month only "
                f"({st.get('chains')} chains × {st.get('draws')} draws after {st.get('tune')} tuning steps; "
                f"{st.get('paths')} paths per draw from at most {st.get('max_draws')} draws). The production fit is "
                f"{SamplerSettings.chains} chains × {SamplerSettings.draws} draws after {SamplerSettings.tune}.")
     if bad:
         body.append(f'<div class="verdict fail" id="verdict" data-verdict="fail">&#9888; {len(bad)} of {n} origin '
-                    f"fits did not pass the sampler diagnostics: their scores are included and flagged in the table "
-                    f"of origins. {e(sampler)}</div>")
+                    f"fits did not pass the sampler diagnostics and were excluded from every score on this page "
+                    f"(CRPS, log score, skill, coverage, PIT, event and policy Brier scores): {k} of {n} origins are "
+                    f"scored. Excluded: {e(', '.join(bad))} (see the table of origins). {e(sampler)}</div>")
     else:
         body.append(f'<div class="verdict pass" id="verdict" data-verdict="pass">&#10004; Every origin\'s fit '
-                    f"passed the sampler diagnostics. {e(sampler)}</div>")
+                    f"passed the sampler diagnostics: all {n} origins are scored. {e(sampler)}</div>")
     body += ["<h2>Where the engine is worse</h2>", "<ul id=\"worse\">"]
     body += [f"<li>{e(t)}</li>" for t in summary["engine_worse"]] + ["</ul>"]
-    body.append('<p class="note">Differences are means over few origins; the standard error of a paired CRPS '
-                "difference treats origins as independent, which overlapping horizons (longer than the spacing of "
-                "origins) are not, so it is too small there.</p>")
+    body.append(f'<p class="note">{e(_paired_note(summary))}</p>')
     body += _skill_section(summary, names)
-    body += _table_section("Mean CRPS", "crps", _metric_rows(summary, "crps", names), names, summary,
+    body += _table_section("Mean CRPS", "crps", _metric_rows(summary, "crps"), names, summary,
                            "Continuous ranked probability score in the units of each series (lower is better).")
-    body += _table_section("Mean log score", "log-score", _metric_rows(summary, "log_score", names), names, summary,
+    body += _table_section("Mean log score", "log-score", _metric_rows(summary, "log_score"), names, summary,
                            "Minus the log predictive density of a Gaussian kernel density estimate of each "
                            "ensemble, in the series' level units (lower is better).")
-    body += _coverage_section(summary, names)
+    body += ["<h2>Interval coverage</h2>", f'<p class="note">{e(coverage_note(summary))}</p>',
+             html_table(coverage_header(summary, names), coverage_rows(summary, summary), "coverage")]
     body += ["<h2>Calibration</h2>",
              '<p class="note">PIT histograms pool the horizons of each series; a calibrated forecast gives a flat '
              "histogram (the dashed line). The calibration curves plot the share of outcomes inside central "
              "intervals against their nominal level.</p>",
              figure_html(pit_figure(summary, names), "PIT histograms by method and series"),
              figure_html(calibration_figure(summary, names), "Calibration of central intervals")]
+    body += split_section(summary, names)
     body += _brier_section(summary, names)
+    body += policy_section(summary)
     body += _origins_section(summary)
     body += ["<h2>Methods</h2>", "<ul>"]
     body += [f"<li>{e(t)}</li>" for t in _method_notes(summary)] + ["</ul>"]
@@ -90,36 +94,26 @@ def render_html(summary: Mapping) -> str:
     return page(TITLE, "\n".join(body))
 
 
+def _paired_note(summary) -> str:
+    window = ("a rectangular window (Bartlett weights where its variance is not positive)" if KERNEL == UNIFORM
+              else "Bartlett weights")
+    spacing = summary["origin_spacing_months"]
+    return (f"Paired differences between the engine and a baseline are tested with the Diebold-Mariano test: the "
+            f"HAC standard error of the mean difference over L = ceil(h / s) - 1 lags, h the horizon and s = "
+            f"{spacing if spacing is not None else 'n/a'} months between origins (the outcome windows of longer "
+            f"horizons overlap), {window}, the Harvey-Leybourne-Newbold small-sample correction and Student-t with "
+            f"n - 1 degrees of freedom; p < {ALPHA:g} is called beyond noise. Differences are means over few origins.")
+
+
 def _skill_section(summary, names) -> list[str]:
-    base = list(summary["baselines"])
-    header = ("Series", "Horizon", "n", "Engine CRPS", *(f"skill vs {names[b]}" for b in base))
-    rows = []
-    for s in summary["series"]:
-        for h in (str(h) for h in summary["horizons"]):
-            sk = summary["skill"][s][h]
-            eng = summary["crps"][s][h][ENGINE]
-            rows.append((s, f"{h} m", str(eng["n"]), short(eng["mean"]),
-                         *(_skill_cell(sk[b]) for b in base)))
-    note = ("CRPS skill = 1 − CRPS_engine / CRPS_baseline over the origins both scored: positive means the engine "
-            "is better. * marks a paired mean difference beyond two standard errors.")
-    out = ["<h2>CRPS skill against the baselines</h2>", f'<p class="note">{html.escape(note)}</p>',
-           figure_html(skill_figure(summary, names), "CRPS skill by horizon"), html_table(header, rows, "skill")]
-    if summary.get("skill_trusted_only"):
-        rows_t = [(s, f"{h} m", *(_skill_cell(summary["skill_trusted_only"][s][str(h)][b]) for b in base))
-                  for s in summary["series"] for h in summary["horizons"]]
-        out += ["<h3>Over the origins whose fit passed the diagnostics only</h3>",
-                html_table(("Series", "Horizon", *(f"skill vs {names[b]}" for b in base)), rows_t, "skill-trusted")]
-    return out
+    note = ("CRPS skill = 1 − CRPS_engine / CRPS_baseline over the origins both scored: positive means the "
+            f"engine is better; p is the Diebold-Mariano p-value of the paired difference, * marks p < {ALPHA:g}.")
+    return ["<h2>CRPS skill against the baselines</h2>", f'<p class="note">{html.escape(note)}</p>',
+            figure_html(skill_figure(summary, names), "CRPS skill by horizon"),
+            html_table(skill_header(summary, names), skill_rows(summary, summary), "skill")]
 
 
-def _skill_cell(v: Mapping) -> str:
-    if v["skill"] is None:
-        return MISSING
-    star = "*" if v.get("se_diff") and abs(v["mean_diff"]) > SE_MULTIPLE * v["se_diff"] else ""
-    return signed(v["skill"]) + star
-
-
-def _metric_rows(summary, key, names):
+def _metric_rows(summary, key):
     rows = []
     for s in summary["series"]:
         for h in (str(h) for h in summary["horizons"]):
@@ -132,20 +126,6 @@ def _table_section(title, ident, rows, names, summary, note) -> list[str]:
     header = ("Series", "Horizon", "n", *(names[m] for m in summary["methods"]))
     return [f"<h2>{html.escape(title)}</h2>", f'<p class="note">{html.escape(note)}</p>',
             html_table(header, rows, ident)]
-
-
-def _coverage_section(summary, names) -> list[str]:
-    header = ("Series", "Horizon", "n", *(names[m] for m in summary["methods"]))
-    rows = []
-    for s in summary["series"]:
-        for h in (str(h) for h in summary["horizons"]):
-            c = summary["coverage"][s][h]
-            rows.append((s, f"{h} m", str(c[ENGINE]["n"]),
-                         *(" / ".join(pct(c[m][f"{int(lv * 100)}"], 0) for lv in INTERVALS)
-                           for m in summary["methods"])))
-    note = ("Share of outcomes inside the central 50% / 90% intervals of each forecast (nominal 50% / 90%).")
-    return ["<h2>Interval coverage</h2>", f'<p class="note">{html.escape(note)}</p>',
-            html_table(header, rows, "coverage")]
 
 
 def _brier_section(summary, names) -> list[str]:
@@ -166,12 +146,13 @@ def _brier_section(summary, names) -> list[str]:
 
 
 def _origins_section(summary) -> list[str]:
-    header = ("Origin", "Fit verdict", "Max R-hat", "Min bulk ESS", "Divergences", "Fit time (s)", "Horizons scored",
-              "Baseline errors")
+    header = ("Origin", "Set", "Scored", "Fit verdict", "Max R-hat", "Min bulk ESS", "Divergences", "Fit time (s)",
+              "Horizons scored", "Baseline errors")
     rows = []
     for r in summary["origin_table"]:
         verdict = "; ".join([HEADLINES[fit_level(r)], *r["reasons"]])
-        rows.append((r["origin"], verdict, short(r["max_rhat"]), short(r["min_ess_bulk"]), short(r["divergences"]),
+        rows.append((r["origin"], SPLIT_NAMES[r["split"]], "yes" if r["trusted"] else "no: fit untrusted",
+                     verdict, short(r["max_rhat"]), short(r["min_ess_bulk"]), short(r["divergences"]),
                      short(r["fit_wall_time_s"]), ", ".join(str(h) for h in r["horizons_scored"]) or "none",
                      "; ".join(f"{k}: {v}" for k, v in r["baseline_errors"].items()) or "none"))
     out = ["<h2>Origins</h2>", html_table(header, rows, "origins")]

@@ -1,5 +1,6 @@
 """The backtest report's figures, one function each, each returning PNG bytes: PIT histograms,
-interval calibration, CRPS skill by horizon (Matplotlib's object API, as every report)."""
+interval calibration, CRPS skill by horizon, reliability of the policy-state probabilities
+(Matplotlib's object API, as every report)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from regimecast.scoring import scores as scoring
 COVERAGE_LEVELS = tuple(np.round(np.arange(0.1, 0.91, 0.1), 2))   # nominal levels of the calibration plot
 FIG_PIT_CELL = (2.6, 1.7)    # inches per panel of the PIT grid
 FIG_ROW = (11.0, 3.2)
+RELIABILITY_MAX_AREA = 200.0    # points^2 of the fullest reliability bin's marker (area ~ n)
+UNIT_MARGIN = 0.04              # axis margin around [0, 1] so points at 0 and 1 are not clipped
 
 
 def _colours(methods: Sequence[str]) -> dict[str, str]:
@@ -82,4 +85,27 @@ def skill_figure(summary, names) -> bytes:
     axes[0, 0].set_ylabel("CRPS skill (> 0: engine better)", fontsize=8)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False, fontsize=8)
+    return png(fig)
+
+
+def reliability_figure(policy) -> bytes:
+    """Observed frequency against mean forecast probability per bin, one panel per horizon
+    (``policy``: :func:`regimecast.scoring.backtest_policy.policy_summary`); marker area ~ n."""
+    horizons = list(policy["by_horizon"])
+    fig, axes = new_figure(FIG_ROW, 1, max(len(horizons), 1), squeeze=False, sharey=True)
+    for j, h in enumerate(horizons):
+        ax = axes[0, j]
+        bins = [b for b in policy["by_horizon"][h]["reliability"] if b["n"]]
+        most = max((b["n"] for b in bins), default=1)
+        ax.plot([0, 1], [0, 1], color="#333333", linestyle="--", linewidth=0.8)
+        ax.scatter([b["mean_prob"] for b in bins], [b["observed"] for b in bins],
+                   s=[RELIABILITY_MAX_AREA * b["n"] / most for b in bins], color=PALETTE[0], alpha=0.7)
+        for b in bins:
+            ax.annotate(str(b["n"]), (b["mean_prob"], b["observed"]), textcoords="offset points", xytext=(4, 4),
+                        fontsize=6)
+        ax.set_title(f"{h} months ahead (n = {policy['by_horizon'][h]['n']} origins)", fontsize=9)
+        ax.set_xlabel("forecast probability", fontsize=8)
+        ax.set_xlim(-UNIT_MARGIN, 1 + UNIT_MARGIN), ax.set_ylim(-UNIT_MARGIN, 1 + UNIT_MARGIN)
+        ax.tick_params(labelsize=7)
+    axes[0, 0].set_ylabel("observed frequency", fontsize=8)
     return png(fig)
