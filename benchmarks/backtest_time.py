@@ -51,7 +51,8 @@ def main() -> None:
     inputs = bt.load_inputs(ws, data_dir=a.data_dir)
     settings = bto.BacktestSettings(start=a.start, every=a.every, end=a.end, seed=a.seed,
                                    horizons=tuple(int(h) for h in a.horizons.split(",")), chains=a.chains,
-                                   draws=a.draws, tune=a.tune, paths=a.paths, max_draws=a.max_draws)
+                                   draws=a.draws, tune=a.tune, paths=a.paths, max_draws=a.max_draws,
+                                   max_retries=0)          # tiny refits fail the diagnostics: time one fit each
     todo, _ = bto.origins(settings, inputs.config, inputs.full.end)
     workers = a.workers or bt.default_workers(len(todo))
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {len(todo)} origins "
