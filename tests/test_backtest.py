@@ -331,7 +331,7 @@ def test_report_is_self_contained_and_escaped(backtest_records, inputs, tmp_path
     page = (out / "index.html").read_text()
     assert "Content-Security-Policy" in page and "<script>alert(1)" not in page and "&lt;script&gt;" in page
     assert not re.search(r"""(src|href)=["']https?:""", page)
-    assert page.count('src="data:image/png;base64,') == 4          # PIT, calibration, skill, policy reliability
+    assert page.count('src="data:image/png;base64,') == 5    # PIT, calibration, skill, event and policy reliability
     assert 'data-verdict="fail"' in page and "1 of 2 origin fits did not pass" in page
     assert "were excluded from every score" in page and "1 of 2 origins are scored" in page
     assert "Where the engine is worse" in page and "not resolvable" in page

@@ -297,3 +297,22 @@ def test_report_shows_exclusions_splits_coverage_marks_and_policy():
     assert "In the hold-out (origins 2022-01 on): gold, 1 month ahead: CRPS worse than random walk" in page
     assert page.count('src="data:image/png;base64,') == 4
     assert "no: fit untrusted" in page and "hold-out" in page
+
+
+def test_event_reliability_pools_every_resolved_event_and_origin():
+    """Two origins, two events: the pairs (0.05, no), (0.15, yes), (0.95, yes), (0.92, no) and
+    one unresolved event left out; bins of width 0.1."""
+    from regimecast.scoring.backtest_summary import _event_reliability
+
+    def ev(p, outcome, resolved=True):
+        return {"resolved": resolved, "outcome": outcome, "prob": {"engine": p}, "brier": {}, "horizon": 12}
+
+    recs = [{"events": {"a": ev(0.05, False), "b": ev(0.95, True), "c": ev(0.5, None, resolved=False)}},
+            {"events": {"a": ev(0.15, True), "b": ev(0.92, False)}}]
+    grid = type("G", (), {"methods": ["engine"]})()
+    rel = _event_reliability(recs, grid)["engine"]
+    assert rel["n"] == 4
+    bins = {round(b["lo"], 1): b for b in rel["bins"] if b["n"]}
+    assert set(bins) == {0.0, 0.1, 0.9}
+    assert bins[0.9]["n"] == 2 and bins[0.9]["mean_prob"] == pytest.approx(0.935) and bins[0.9]["observed"] == 0.5
+    assert bins[0.1]["observed"] == 1.0 and bins[0.0]["observed"] == 0.0

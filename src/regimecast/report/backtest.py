@@ -17,7 +17,7 @@ from pathlib import Path
 
 from regimecast.checks.verdict import HEADLINES, fit_level
 from regimecast.fit.sampler import SamplerSettings
-from regimecast.report.backtest_figures import calibration_figure, pit_figure, skill_figure
+from regimecast.report.backtest_figures import calibration_figure, pit_figure, reliability_panels, skill_figure
 from regimecast.report.backtest_sections import (SPLIT_NAMES, coverage_header, coverage_note, coverage_rows,
                                                  policy_section, skill_header, skill_rows, split_section)
 from regimecast.report.format import MISSING, pct, short
@@ -139,6 +139,12 @@ def _brier_section(summary, names) -> list[str]:
            "events decidable from observed market data. The univariate baselines simulate each series on its own, "
            "so their probability of a joint event assumes the series independent.</p>",
            html_table(header, rows, "brier")]
+    rel = summary.get("event_reliability") or {}
+    if any(v["n"] for v in rel.values()):
+        out += ['<p class="note">Reliability of the event probabilities: every resolved (event, origin) pair '
+                "pooled, binned by forecast probability; a calibrated method lies on the diagonal.</p>",
+                figure_html(reliability_panels({f"{names[m]} (n = {v['n']})": v["bins"] for m, v in rel.items()}),
+                            "Reliability of the scenario-event probabilities")]
     if summary["unresolvable_events"]:
         out += ["<p>Not scored: these scenarios can never resolve from market data.</p>",
                 html_table(("Scenario", "Why"), list(summary["unresolvable_events"].items()), "unresolvable")]

@@ -1,10 +1,11 @@
 """The backtest report's figures, one function each, each returning PNG bytes: PIT histograms,
-interval calibration, CRPS skill by horizon, reliability of the policy-state probabilities
+interval calibration, CRPS skill by horizon, reliability of the policy-state and scenario-event
+probabilities
 (Matplotlib's object API, as every report)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -91,11 +92,18 @@ def skill_figure(summary, names) -> bytes:
 def reliability_figure(policy) -> bytes:
     """Observed frequency against mean forecast probability per bin, one panel per horizon
     (``policy``: :func:`regimecast.scoring.backtest_policy.policy_summary`); marker area ~ n."""
-    horizons = list(policy["by_horizon"])
-    fig, axes = new_figure(FIG_ROW, 1, max(len(horizons), 1), squeeze=False, sharey=True)
-    for j, h in enumerate(horizons):
+    return reliability_panels({f"{h} months ahead (n = {c['n']} origins)": c["reliability"]
+                               for h, c in policy["by_horizon"].items()})
+
+
+def reliability_panels(panels: Mapping[str, Sequence[Mapping]]) -> bytes:
+    """One reliability panel per ``{title: bins}`` (bins of
+    :func:`regimecast.scoring.backtest_policy.reliability`): observed frequency against mean
+    forecast probability, marker area ~ n, the diagonal for reference."""
+    fig, axes = new_figure(FIG_ROW, 1, max(len(panels), 1), squeeze=False, sharey=True)
+    for j, (title, all_bins) in enumerate(panels.items()):
         ax = axes[0, j]
-        bins = [b for b in policy["by_horizon"][h]["reliability"] if b["n"]]
+        bins = [b for b in all_bins if b["n"]]
         most = max((b["n"] for b in bins), default=1)
         ax.plot([0, 1], [0, 1], color="#333333", linestyle="--", linewidth=0.8)
         ax.scatter([b["mean_prob"] for b in bins], [b["observed"] for b in bins],
@@ -103,7 +111,7 @@ def reliability_figure(policy) -> bytes:
         for b in bins:
             ax.annotate(str(b["n"]), (b["mean_prob"], b["observed"]), textcoords="offset points", xytext=(4, 4),
                         fontsize=6)
-        ax.set_title(f"{h} months ahead (n = {policy['by_horizon'][h]['n']} origins)", fontsize=9)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("forecast probability", fontsize=8)
         ax.set_xlim(-UNIT_MARGIN, 1 + UNIT_MARGIN), ax.set_ylim(-UNIT_MARGIN, 1 + UNIT_MARGIN)
         ax.tick_params(labelsize=7)

@@ -23,7 +23,7 @@ from regimecast.months import add_months
 from regimecast.scoring import paired
 from regimecast.scoring import scores as scoring
 from regimecast.scoring.backtest import ENGINE
-from regimecast.scoring.backtest_policy import policy_layout, policy_summary, policy_worse
+from regimecast.scoring.backtest_policy import policy_layout, policy_summary, policy_worse, reliability
 from regimecast.scoring.baselines import DESCRIPTIONS as BASELINE_DESCRIPTIONS
 from regimecast.scoring.baselines import LABELS as BASELINE_LABELS
 from regimecast.scoring.scores import INTERVALS
@@ -36,7 +36,7 @@ HOLDOUT_START = add_months(DEVELOPMENT_END, 1)
 DEVELOPMENT, HOLDOUT = "development", "holdout"
 # Goal bands of the engine's central-interval coverage (issue "calibrated intervals"), by level.
 COVERAGE_GOALS = {0.5: (0.40, 0.60), 0.9: (0.85, 0.95)}
-AGGREGATES = ("crps", "log_score", "skill", "coverage", "pit_histogram", "brier", "policy")
+AGGREGATES = ("crps", "log_score", "skill", "coverage", "pit_histogram", "brier", "event_reliability", "policy")
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,8 @@ def _scored(recs: list[dict], grid: _Grid, keep_pit: bool = False) -> dict:
            "crps": _means(t, grid, "crps"), "log_score": _means(t, grid, "log_score"), "skill": _skill(t, grid),
            "coverage": _coverage(t, grid),
            "pit_histogram": {m: {s: scoring.pit_histogram(p).tolist() for s, p in d.items()} for m, d in pit.items()},
-           "brier": _brier(t, grid), "policy": policy_summary(t, grid.policy, grid.spacing)}
+           "brier": _brier(t, grid), "event_reliability": _event_reliability(t, grid),
+           "policy": policy_summary(t, grid.policy, grid.spacing)}
     return out | ({"pit": pit} if keep_pit else {})
 
 
@@ -201,6 +202,17 @@ def _brier(recs, grid: _Grid) -> dict:
             row["methods"][m] = {"brier": float(np.mean(b)) if b else None,
                                  "mean_prob": float(np.mean(p)) if p else None, "n": len(b)}
         out[name] = row
+    return out
+
+
+def _event_reliability(recs, grid: _Grid) -> dict:
+    """``{method: reliability bins}`` over every resolved (event, origin) pair: each method's
+    probabilities against the outcomes (:func:`regimecast.scoring.backtest_policy.reliability`)."""
+    out = {}
+    for m in grid.methods:
+        pairs = [(e["prob"][m], e["outcome"]) for r in recs for e in r["events"].values()
+                 if e["resolved"] and e["prob"].get(m) is not None]
+        out[m] = {"n": len(pairs), "bins": reliability([p for p, _ in pairs], [y for _, y in pairs])}
     return out
 
 
