@@ -27,6 +27,8 @@ import pandas as pd
 from regimecast.checks.verdict import fit_headline
 from regimecast.report.format import finite, num, pct, pp
 from regimecast.report.forecast_figures import figures
+from regimecast.report.forecast_market import HEADING as _MARKET
+from regimecast.report.forecast_market import market_section
 from regimecast.report.forecast_schema import (FAN_BANDS, MEDIAN_QUANTILE, ReportContent, policy_states, quantile_at,
                                                sorted_horizons, validate)
 from regimecast.report.render import (Row, diagnostics_line, figure_html, fit_verdict_html, html_table, md, md_code,
@@ -144,15 +146,16 @@ _FACTORS = "What the data taught the model"
 _CONDITIONAL = "Asset forecasts given each scenario"
 _DIAGNOSTICS = "Sampler diagnostics"
 _PROVENANCE = "Data provenance"
-_SECTION_FIGURES = {"policy": _POLICY, "fans": _FANS, "smoothed": _SMOOTHED}   # forecast_figures' keys
-_SECTION_IDS = {_SCENARIOS: "scenarios", _POLICY: "policy", _CONDITIONAL: "conditional",
+_SECTION_FIGURES = {"policy": _POLICY, "market": _MARKET, "fans": _FANS, "smoothed": _SMOOTHED}   # figures' keys
+_SECTION_IDS = {_SCENARIOS: "scenarios", _POLICY: "policy", _MARKET: "market", _CONDITIONAL: "conditional",
                 _DIAGNOSTICS: "diagnostics", _PROVENANCE: "provenance"}
 
 Section = tuple[str, Sequence[str], Sequence[Row], str]
 
 
 def _sections(content: ReportContent) -> list[Section]:
-    return [_scenario_section(content), _policy_section(content), _fan_section(content),
+    market = [market_section(content.summary["market_path"])] if "market_path" in content.summary else []
+    return [_scenario_section(content), _policy_section(content), *market, _fan_section(content),
             _smoothed_section(content), *_factor_sections(content), _conditional_section(content),
             _diagnostics_section(content), _provenance_section(content)]
 

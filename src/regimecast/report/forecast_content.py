@@ -85,9 +85,11 @@ def _row(name: str, prior_mean: float, prior_sd: float, draws: xr.DataArray) -> 
 
 
 def report_content(run: Run, summary: xr.Dataset, config: ModelConfig, priors: PriorSet, st: Structure,
-                   panel: Panel, reproduce: str, th: Thresholds) -> ReportContent:
+                   panel: Panel, reproduce: str, th: Thresholds, market: dict | None = None) -> ReportContent:
     """Everything :func:`regimecast.report.forecast.write_report` needs; ``th``: the thresholds
-    of ``models/diagnostics.toml`` (its ``warn.contraction`` words the factors' learning)."""
+    of ``models/diagnostics.toml`` (its ``warn.contraction`` words the factors' learning);
+    ``market``: the ``market_path`` block of summary.json
+    (:func:`regimecast.report.forecast_market.market_block`), no such section if None."""
     check_thresholds(th)
     assets = list(config.assets)
     end = pd.Timestamp(f"{panel.end}-01")
@@ -111,7 +113,8 @@ def report_content(run: Run, summary: xr.Dataset, config: ModelConfig, priors: P
             for k, v in run.manifest["data"]["provenance"].items()}
     labels = {s.name: f"{s.label} ({s.units_raw.split('(')[0].strip()})" for s in config.series if s.name in assets}
     return ReportContent(
-        summary=summary_dict(run, summary, st.policy), history=history, fan=fan, smoothed=smoothed,
+        summary=summary_dict(run, summary, st.policy) | ({} if market is None else {"market_path": market}),
+        history=history, fan=fan, smoothed=smoothed,
         episodes=[(e.state, e.start, e.end) for e in config.history],
         factor_info={f: factor_info(run, st, priors, f) for f in st.others},
         conditional=conditional, provenance=prov, reproduce=reproduce,

@@ -1,6 +1,7 @@
 """The forecast report's figures, one function each, each returning PNG bytes: the policy
 state by horizon, the assets' fan charts, the smoothed state probabilities (with the
-recorded policy episodes under the transition factor's chart).
+recorded policy episodes under the transition factor's chart), the fed funds path of the
+model against the one the Treasury curve prices.
 
 Matplotlib's Agg canvas through the object API (``Figure``), never pyplot, so rendering neither
 switches the caller's backend (a notebook keeps its own) nor leaves open figures behind."""
@@ -16,6 +17,7 @@ from matplotlib.dates import date2num
 from matplotlib.ticker import PercentFormatter
 
 from regimecast.report.format import pct
+from regimecast.report.forecast_market import INTERVALS, MEDIAN
 from regimecast.report.forecast_schema import (FAN_BANDS, MEDIAN_QUANTILE, ReportContent, policy_states,
                                                quantile_at, sorted_horizons)
 from regimecast.report.render import PALETTE, new_figure, png
@@ -24,6 +26,8 @@ from regimecast.report.render import PALETTE, new_figure, png
 FAN_SERIES_PER_ROW = 2  # the 2x2 grid
 FAN_COLOUR = "#0072B2"
 HISTORY_COLOUR = "#222222"
+MARKET_COLOUR = "#D55E00"
+MARKET_BAND_ALPHAS = (0.35, 0.18)  # fill of the model's intervals, in INTERVALS' order (narrowest first)
 
 # --- figures -----------------------------------------------------------------------------
 FAN_FIGSIZE = (11.0, 7.5)  # inches, whole 2x2 grid
@@ -33,13 +37,20 @@ POLICY_SMOOTHED_FIGSIZE = (11.0, 5.6)  # area chart plus the episodes strip
 EPISODE_STRIP_HEIGHT_RATIO = 0.9  # strip height relative to the area chart (= 1)
 EPISODE_BAR_HEIGHT = 0.7  # bar thickness in strip rows (one row = 1)
 BAR_LABEL_MIN_SHARE = 0.07  # label a stacked-bar segment with its % only above this share
+MARKET_FIGSIZE = (7.5, 4.0)
 
 def figures(content: ReportContent) -> dict[str, list[tuple[bytes, str]]]:
-    """Section (``policy``, ``fans``, ``smoothed``) -> [(png, alt text)]."""
+    """Section (``policy``, ``market``, ``fans``, ``smoothed``) -> [(png, alt text)]; ``market``
+    only when summary.json has a ``market_path`` block with a number to draw."""
     smoothed = [(_smoothed_figure(content, f), f"Smoothed {f} state probabilities") for f in content.smoothed]
-    return {"policy": [(_policy_bars_figure(content), "Policy state probabilities by horizon")],
-            "fans": [(_fan_figure(content), "Fan charts of the four assets")],
-            "smoothed": smoothed}
+    out = {"policy": [(_policy_bars_figure(content), "Policy state probabilities by horizon")],
+           "fans": [(_fan_figure(content), "Fan charts of the four assets")],
+           "smoothed": smoothed}
+    block = content.summary.get("market_path")
+    if block and any(w["market"] is not None or w["model_quantiles"] for w in block["windows"]):
+        out["market"] = [(_market_figure(block), "Fed funds rate averaged over each window: model against the "
+                                                 "forward rates the Treasury curve prices")]
+    return out
 
 
 def _policy_bars_figure(content: ReportContent) -> bytes:
@@ -97,6 +108,33 @@ def _draw_fan(ax, content: ReportContent, series: str) -> None:
         ax.axvline(hist_dates[-1], color="#888888", linestyle=":", linewidth=1)
     ax.set_title(content.labels.get(str(series), str(series)), fontsize=10)
     ax.grid(alpha=0.3)
+
+
+def _market_figure(block: dict) -> bytes:
+    """The model's window averages (median step, intervals as boxes) against the market's forwards (steps)."""
+    fig, ax = new_figure(MARKET_FIGSIZE)
+    windows = block["windows"]
+    for w in windows:
+        q, span = w["model_quantiles"], [w["start_month"], w["end_month"]]
+        first = w is windows[0]
+        for (lo, hi, label), alpha in zip(INTERVALS, MARKET_BAND_ALPHAS):
+            if q.get(f"{lo:g}") is not None and q.get(f"{hi:g}") is not None:
+                ax.fill_between(span, q[f"{lo:g}"], q[f"{hi:g}"], color=FAN_COLOUR, alpha=alpha, linewidth=0,
+                                label=f"model {label} interval" if first else None)
+    edges = [windows[0]["start_month"], *(w["end_month"] for w in windows)]
+    lines = (([w["model_quantiles"].get(f"{MEDIAN:g}") for w in windows], FAN_COLOUR, "-", "model median"),
+             ([w["model_mean"] for w in windows], FAN_COLOUR, "--", "model mean"),
+             ([w["market"] for w in windows], MARKET_COLOUR, "-", "market forward"))
+    for values, colour, style, label in lines:
+        if any(v is not None for v in values):
+            ax.stairs([np.nan if v is None else v for v in values], edges, baseline=None, color=colour,
+                      linestyle=style, linewidth=2, label=label)
+    ax.set_xticks(edges)
+    ax.set_xlabel(f"Months after {block['origin']}")
+    ax.set_ylabel("Fed funds rate (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
+    return png(fig)
 
 
 def _smoothed_figure(content: ReportContent, factor: str) -> bytes:

@@ -34,7 +34,9 @@ class ReportContent:
         description}} (lo/hi: 90% credible interval across posterior draws; mcse: Monte
         Carlo standard error), ``policy`` {horizon months as str: {state: prob}},
         ``quantiles`` {series: {horizon: {q: value}}}, ``diagnostics`` {max_rhat,
-        min_ess_bulk, min_ess_tail, divergences, min_bfmi, trusted, reasons}.
+        min_ess_bulk, min_ess_tail, divergences, min_bfmi, trusted, reasons}; optionally
+        ``market_path``, the fed funds path of the model against the one the Treasury curve
+        prices (:func:`regimecast.report.forecast_market.market_block`), shown as its own section.
     history: dims (date, series), monthly levels in natural units (y10 in %, equity in index
         points, gold in USD/oz, vix in points).
     fan: dims (series, horizon, quantile), forecast quantiles including 0.025, 0.1, 0.25,
@@ -97,6 +99,8 @@ def quantile_at(da: xr.DataArray, q: float) -> np.ndarray | float:
 
 _SUMMARY_KEYS = ("run_id", "data_end", "horizon_months", "scenarios", "policy", "quantiles", "diagnostics")
 _SCENARIO_KEYS = ("mean", "lo", "hi", "mcse")
+MARKET_KEYS = ("origin", "reason", "model_source", "difference_of", "yields", "windows")
+MARKET_WINDOW_KEYS = ("window", "start_month", "end_month", "market", "model_mean", "model_quantiles", "difference_bp")
 DIAGNOSTIC_KEYS = ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "min_bfmi", "trusted", "reasons")
 
 
@@ -106,6 +110,10 @@ def validate(content: ReportContent) -> None:
     _require(s["diagnostics"], DIAGNOSTIC_KEYS, "summary.diagnostics")
     for name, sc in s["scenarios"].items():
         _require(sc, _SCENARIO_KEYS, f"summary.scenarios.{name}")
+    if "market_path" in s:
+        _require(s["market_path"], MARKET_KEYS, "summary.market_path")
+        for i, w in enumerate(s["market_path"]["windows"]):
+            _require(w, MARKET_WINDOW_KEYS, f"summary.market_path.windows[{i}]")
     for h in s["policy"]:
         if not finite(h):
             raise ReportError(f"summary.policy: horizon key {h!r} is not a number of months")

@@ -14,11 +14,15 @@ from pathlib import Path
 import xarray as xr
 
 from regimecast.config.defaults import check_chains
+from regimecast.config.model_file import ModelConfig
+from regimecast.data.curve import market_path
 from regimecast.errors import Interrupted, RunError
 from regimecast.fit.sampler import SamplerSettings
 from regimecast.model.spec import structure
 from regimecast.report.forecast import write_report
 from regimecast.report.forecast_content import report_content
+from regimecast.report.forecast_market import (SOURCE_HORIZON, SOURCE_PATHS, fed_funds_series, market_block,
+                                               model_windows, model_windows_from_quantiles)
 from regimecast.simulate.forecast import ForecastSettings
 from regimecast.store import ledger, runs
 from regimecast.store.workspace import Workspace
@@ -120,9 +124,29 @@ def report(ws: Workspace, run_ref: str | Path, *, data_dir: str | Path | None = 
         raise RunError(f"run {run.run_id} has no forecast yet: run `regimecast forecast {run.run_id}` first")
     summary = xr.load_dataset(path / FORECAST_SUMMARY, engine="h5netcdf")
     rm = RegimeModel.from_run(run, None if data_dir is None else Path(data_dir))
+    market = market_comparison(path, run, summary, rm.config, Path(data_dir or run.manifest["data"]["dir"]),
+                               rm.panel.end)
     content = report_content(run, summary, rm.config, rm.priors, structure(rm.config, rm.priors), rm.panel,
-                             reproduce_command(run), thresholds(ws))
+                             reproduce_command(run), thresholds(ws), market)
     return write_report(ws.reports / run.run_id, content)
+
+
+def market_comparison(path: Path, run: runs.Run, summary: xr.Dataset, config: ModelConfig, data_dir: Path,
+                      origin: str) -> dict:
+    """The report's ``market_path`` block: the forwards the Treasury curve in ``data_dir`` prices
+    at ``origin`` (YYYY-MM) against the model's fed funds window averages, from every stored path
+    in ``forecast.nc`` when the forecast kept them, else from the per-horizon quantiles."""
+    market, reason = market_path(data_dir, origin)
+    series = fed_funds_series(config)
+    if series is None:
+        return market_block(origin, market, reason, None, None, "the model has no fed funds series")
+    # forecast.nc (verified by load_run) may be an earlier forecast's: a later --summary-only one keeps it
+    if run.manifest.get("forecast", {}).get("stored_paths") and FORECAST in run.manifest.get("files", {}):
+        with xr.open_dataset(path / FORECAST, engine="h5netcdf") as ds:
+            model = model_windows(ds["paths"].sel(series=series).load())
+        return market_block(origin, market, reason, model, SOURCE_PATHS)
+    model = model_windows_from_quantiles(summary["quantiles"].sel(series=series))
+    return market_block(origin, market, reason, model, SOURCE_HORIZON)
 
 
 def reproduce_command(run: runs.Run) -> str:
