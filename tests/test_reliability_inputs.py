@@ -80,12 +80,14 @@ def test_ctrl_c_during_a_fit_says_what_was_left(workspace, fred_dir, monkeypatch
 
     monkeypatch.setattr(RegimeModel, "fit", fit)
     before = sorted(workspace.runs.iterdir()) if workspace.runs.exists() else []
+    # Python's own handler, or SIG_IGN when the tests were started in the background (nohup, &)
+    handler = signal.getsignal(signal.SIGINT)
     r = _cli(workspace, "fit", "--data-dir", str(fred_dir), "--end", "2013-12")
     assert r.exit_code == 130, r.output
     assert "fit interrupted (Ctrl-C) while sampling: no run was written" in r.stderr
     assert "IndexError" not in r.output and "Traceback" not in r.output
     assert (sorted(workspace.runs.iterdir()) if workspace.runs.exists() else []) == before
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler      # handler restored
+    assert signal.getsignal(signal.SIGINT) is handler                         # handler restored
 
 
 def test_nesting_depth_ignores_strings_and_comments():
