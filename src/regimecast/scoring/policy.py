@@ -76,7 +76,7 @@ def score_policy(config: ModelConfig, probs: Mapping[str, Mapping[str, float]], 
         target = add_months(origin, int(h))
         realised = recorded_state(config, target) if months_between(target, data_end) >= 0 else None
         p_ref = {c: float(sum(v for m, v in p.items() if counts_for(config, m, c))) for c in refs}
-        modal = max(p, key=lambda m: (p[m], -list(p).index(m)))          # ties: the first state
+        modal = max(p, key=p.get)                                       # ties: the first state
         cell = {"target_month": target, "prob": {m: float(v) for m, v in p.items()}, "prob_reference": p_ref,
                 "realised": realised, "modal": modal, "modal_right": None, "brier": None,
                 "persistence_brier": None, "persistence_right": None}

@@ -234,15 +234,14 @@ def fit_until_trusted(rm: RegimeModel, job: OriginJob):
     "wall_time_s"}``; a fit still failing is returned too, and the record says so (the summary
     leaves it out of the scores)."""
     sampler, attempts = job.sampler, []
-    for k in range(job.settings.max_retries + 1):
+    while True:
         fit = rm.fit(sampler, job.thresholds, progressbar=False)
         d = fit.diagnostics
         attempts.append({"draws": sampler.draws, "tune": sampler.tune, "trusted": bool(d["trusted"]),
                          "reasons": list(d.get("reasons", [])), "wall_time_s": round(fit.wall_time_s, 2)})
-        if d["trusted"] or k == job.settings.max_retries:
+        if d["trusted"] or len(attempts) > job.settings.max_retries:
             return fit, attempts
         sampler = replace(sampler, draws=sampler.draws * job.settings.retry_factor)
-    raise AssertionError("unreachable")
 
 
 def baseline_history(panel: Panel, config: ModelConfig, series: str) -> np.ndarray:
